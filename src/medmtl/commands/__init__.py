@@ -1,0 +1,1 @@
+"""One module per `medmtl` subcommand: argument parsing and file I/O only, logic lives elsewhere."""
