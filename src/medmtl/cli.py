@@ -13,6 +13,7 @@ import sys
 from medmtl.errors import UserError
 
 COMMANDS = (
+    "fetch",
     "download",
     "synthesize",
     "preprocess",

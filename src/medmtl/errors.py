@@ -2,4 +2,4 @@
 
 
 class UserError(Exception):
-    """Bad input (missing file, corrupt image, checksum mismatch): message names file and problem."""
+    """Bad input (missing file, corrupt image, checksum mismatch); the message names the file."""

@@ -1,0 +1,19 @@
+# medmtl: download -> preprocess -> splits -> train (models x seeds) -> evaluate -> stats -> tables.
+# Main job: snakemake --cores 8 results/tables/table4.tex   (knobs: params.yaml)
+# Every rule calls one `medmtl` subcommand; `dvc.yaml` runs the same commands (tests prove it).
+
+configfile: "params.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/stats.smk"
+include: "workflow/rules/tables.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        "results/tables/table4.tex",

@@ -1,0 +1,44 @@
+"""`medmtl fetch`: the raw stage of both DAGs: `synthesize` or `download`, as params.yaml says."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = """Produce data/raw/<dataset> from the dataset's section of a params file: for
+`synthetic`, generate it (medmtl synthesize with seed, n_train, n_val, n_test, size); for a real
+dataset, download its archives (medmtl download with source, parts), verified by sha256."""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("fetch", help="generate or download a dataset's raw files", description=HELP)
+    p.add_argument("--dataset", required=True, help="synthetic or isic2017")
+    p.add_argument(
+        "--params", required=True, type=Path, help="params.yaml with the dataset's section"
+    )
+    p.add_argument("--out", required=True, type=Path, help="destination folder")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import yaml
+
+    from medmtl.commands import download, synthesize
+    from medmtl.errors import UserError
+
+    params = yaml.safe_load(args.params.read_text())
+    section = params.get(args.dataset)
+    if not isinstance(section, dict):
+        raise UserError(f"{args.params}: no section {args.dataset!r} (how to fetch it)")
+    keys = {"synthetic": ("seed", "n_train", "n_val", "n_test", "size")}.get(
+        args.dataset, ("source", "parts")
+    )
+    missing = [k for k in keys if k not in section]
+    if missing:
+        raise UserError(f"{args.params}: {args.dataset}: missing key(s) {', '.join(missing)}")
+    values = {k: section[k] for k in keys}
+    if args.dataset == "synthetic":
+        return synthesize.run(argparse.Namespace(out=args.out, **values))
+    return download.run(
+        argparse.Namespace(dataset=args.dataset, out=args.out, checksums=None, **values)
+    )

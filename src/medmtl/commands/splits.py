@@ -1,0 +1,51 @@
+"""`medmtl splits`: write a processed dataset's train/val/test split file, once."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `splits` parser."""
+    p = sub.add_parser(
+        "splits",
+        help="write the train/val/test split json of a processed dataset (once)",
+        description=(
+            "Make the split from the manifest: the official train/val/test parts when all "
+            "three exist; otherwise the official validation part becomes test and a "
+            "label-stratified random VAL_FRACTION of training becomes validation. The file is "
+            "written once: rerunning with the same result does nothing, a different result is "
+            "an error (delete the file deliberately to regenerate)."
+        ),
+    )
+    p.add_argument("--processed", required=True, type=Path, help="processed dataset folder")
+    p.add_argument("--out", required=True, type=Path, help="split json file")
+    p.add_argument("--seed", type=int, default=12345, help="seed of the draw (default: 12345)")
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.1,
+        help="share of training moved to validation when there is no official test part "
+        "(default: 0.1)",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Make and write the split; return 0."""
+    from medmtl.data.preprocess import read_manifest
+    from medmtl.data.splits import make_splits, write_splits
+
+    manifest, metadata = read_manifest(args.processed)
+    splits = make_splits(
+        manifest,
+        dataset=metadata["dataset"],
+        seed=args.seed,
+        val_fraction=args.val_fraction,
+    )
+    written = write_splits(splits, args.out)
+    sizes = ", ".join(f"{k} {len(splits[k])}" for k in ("train", "val", "test"))
+    print(f"{'wrote' if written else 'unchanged:'} {args.out} ({sizes})")
+    print(splits["policy"])
+    return 0

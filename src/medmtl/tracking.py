@@ -1,0 +1,129 @@
+"""The only module that talks to MLflow.
+
+Concurrency policy (measured, ../shared/notes/toolchain.md): SQLite stores crash when several
+processes create the schema or the experiment at once, and lock under concurrent writers.
+So `init_store` runs once, upstream of all parallel jobs (the `init_tracking` stage), and
+every later write goes through `_retry`, which backs off while the database is locked.
+Runs are addressed by id through `MlflowClient`, never through the global "active run".
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import TypeVar
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+
+from mlflow.entities import Metric, Param, RunStatus, RunTag  # noqa: E402
+from mlflow.exceptions import MlflowException  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+from medmtl.errors import UserError  # noqa: E402
+
+T = TypeVar("T")
+RUN_KEY_TAGS = ("medmtl.stage", "medmtl.dataset", "medmtl.model", "medmtl.seed", "medmtl.profile")
+
+
+def _retry(call: Callable[[], T], attempts: int = 12) -> T:
+    """Run `call`, retrying with jittered exponential back-off while SQLite is locked."""
+    for attempt in range(attempts):
+        try:
+            return call()
+        except Exception as err:  # sqlalchemy OperationalError or MlflowException wrapping it
+            if "locked" not in str(err).lower() or attempt == attempts - 1:
+                raise
+            time.sleep(min(5.0, 0.05 * 2**attempt) * (0.5 + random.random()))
+    raise AssertionError("unreachable")
+
+
+def client(uri: str) -> MlflowClient:
+    return MlflowClient(tracking_uri=uri)
+
+
+def init_store(uri: str, experiment: str) -> str:
+    """Create the store and the experiment if absent; return the experiment id. Run it once
+    before any parallel job (see module docstring)."""
+    c = client(uri)
+    found = _retry(lambda: c.get_experiment_by_name(experiment))
+    if found is not None:
+        return found.experiment_id
+    return _retry(lambda: c.create_experiment(experiment))
+
+
+def experiment_id(uri: str, experiment: str) -> str:
+    """Id of an existing experiment; a clear error if `init_store` has not run."""
+    found = _retry(lambda: client(uri).get_experiment_by_name(experiment))
+    if found is None:
+        raise UserError(
+            f"MLflow experiment {experiment!r} not found at {uri}: run `medmtl init-tracking` first"
+        )
+    return found.experiment_id
+
+
+def start_run(uri: str, experiment: str, name: str, tags: Mapping[str, str]) -> str:
+    """Create a run; earlier runs carrying the same key tags (same stage, dataset, model, seed,
+    profile) are soft-deleted, so the store holds one run per job, not one per attempt."""
+    c = client(uri)
+    exp_id = experiment_id(uri, experiment)
+    key = " and ".join(f"tags.`{k}` = '{tags[k]}'" for k in RUN_KEY_TAGS if k in tags)
+    for old in _retry(lambda: c.search_runs([exp_id], filter_string=key, max_results=1000)):
+        _retry(lambda old=old: c.delete_run(old.info.run_id))
+    run = _retry(lambda: c.create_run(exp_id, tags=dict(tags), run_name=name))
+    return run.info.run_id
+
+
+def resume_run(uri: str, run_id: str) -> None:
+    """Mark a run RUNNING again after a crash (its logged history stays)."""
+    _retry(lambda: client(uri).update_run_info(run_id, RunStatus.RUNNING, None, None))
+
+
+def log_params(uri: str, run_id: str, params: Mapping[str, object]) -> None:
+    items = [Param(k, str(v)[:6000]) for k, v in sorted(params.items())]
+    for start in range(0, len(items), 100):
+        chunk = items[start : start + 100]
+        _retry(lambda chunk=chunk: client(uri).log_batch(run_id, params=chunk))
+
+
+def log_metrics(uri: str, run_id: str, metrics: Mapping[str, float], step: int) -> None:
+    now = int(time.time() * 1000)
+    batch = [Metric(k, float(v), now, step) for k, v in sorted(metrics.items())]
+    _retry(lambda: client(uri).log_batch(run_id, metrics=batch))
+
+
+def set_tags(uri: str, run_id: str, tags: Mapping[str, str]) -> None:
+    batch = [RunTag(k, str(v)) for k, v in sorted(tags.items())]
+    _retry(lambda: client(uri).log_batch(run_id, tags=batch))
+
+
+def log_text(uri: str, run_id: str, text: str, artifact_file: str) -> None:
+    _retry(lambda: client(uri).log_text(run_id, text, artifact_file))
+
+
+def log_dataset(
+    uri: str, run_id: str, frame, *, name: str, source: str, digest: str, context: str
+) -> None:
+    """Record the data a run read (`mlflow.log_input`): name, content digest and schema."""
+    import mlflow
+    from mlflow.entities import DatasetInput, InputTag
+    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+    dataset = mlflow.data.from_pandas(frame, source=source, name=name, digest=digest[:36])
+    entity = DatasetInput(dataset._to_mlflow_entity(), [InputTag(MLFLOW_DATASET_CONTEXT, context)])
+    _retry(lambda: client(uri).log_inputs(run_id, datasets=[entity]))
+
+
+def finish_run(uri: str, run_id: str, status: str = "FINISHED") -> None:
+    _retry(lambda: client(uri).set_terminated(run_id, status=status))
+
+
+def run_status(tracking_uri: str, run_id: str) -> str | None:
+    """Status of a run ("FINISHED", "RUNNING", ...) or None if it is missing or deleted."""
+    try:
+        run = _retry(lambda: client(tracking_uri).get_run(run_id))
+    except MlflowException:
+        return None
+    return None if run.info.lifecycle_stage == "deleted" else run.info.status

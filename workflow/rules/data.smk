@@ -1,0 +1,24 @@
+rule fetch:
+    # Fetch the raw archives of {wildcards.dataset} (download, or generate for synthetic)
+    output: directory("data/raw/{dataset}")
+    params: section=lambda w: config.get(w.dataset, {})
+    log: "logs/fetch/{dataset}.log"
+    shell: "medmtl fetch --dataset {wildcards.dataset} --params params.yaml --out {output} > {log} 2>&1"
+
+
+rule preprocess:
+    # Validate and resize {wildcards.dataset} into fixed-size arrays
+    input: "data/raw/{dataset}"
+    output: directory("data/processed/{dataset}")
+    params: profile=config["profile"]
+    log: "logs/preprocess/{dataset}.log"
+    shell: "medmtl preprocess --dataset {wildcards.dataset} --raw {input} --out {output} --profile {params.profile} > {log} 2>&1"
+
+
+rule splits:
+    # Write the {wildcards.dataset} split file (once)
+    input: ancient("data/processed/{dataset}")
+    output: "data/splits/{dataset}.json"
+    params: seed=config["splits"]["seed"], val_fraction=config["splits"]["val_fraction"]
+    log: "logs/splits/{dataset}.log"
+    shell: "medmtl splits --processed {input} --out {output} --seed {params.seed} --val-fraction {params.val_fraction} > {log} 2>&1"

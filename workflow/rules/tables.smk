@@ -1,0 +1,12 @@
+rule table4:
+    # Render Table 4 (segmentation + classification, mean +- sd over seeds)
+    input:
+        predictions=predictions(EVAL_SET),
+        stats=f"results/stats/{EVAL_SET}.parquet",
+    output:
+        tex="results/tables/table4.tex",
+        provenance="results/tables/table4.provenance.json",
+        vs_paper="results/tables/table4_vs_paper.tex",
+    params: profile=config["profile"], alpha=config["stats"]["alpha"]
+    log: "logs/tables/table4.log"
+    shell: f"medmtl table --predictions results/predictions/{EVAL_SET} --stats {{input.stats}} --alpha {{params.alpha}} --profile {{params.profile}} --out {{output.tex}} --vs-paper {{output.vs_paper}} > {{log}} 2>&1"

@@ -1,0 +1,25 @@
+rule init_tracking:
+    # Create the MLflow store and experiment before any parallel job
+    output: "results/tracking.json"
+    log: "logs/init_tracking.log"
+    shell: "medmtl init-tracking --out {output} > {log} 2>&1"
+
+
+rule train:
+    # Train {wildcards.model} seed {wildcards.seed} on {wildcards.dataset}
+    input:
+        data="data/processed/{dataset}",
+        split="data/splits/{dataset}.json",
+        tracking="results/tracking.json",
+    # Only run.json (written last, atomically) is declared: the checkpoints beside it must
+    # survive a killed job, which Snakemake and DVC would otherwise delete before re-running.
+    output: "results/runs/{dataset}/{model}/seed{seed}/run.json"
+    params:
+        run_dir=run_dir,
+        profile=config["profile"],
+        device=config["train"]["device"],
+    threads: config["train"]["threads"]
+    resources:
+        gpu=lambda w: 0 if config["train"]["device"] == "cpu" else 1,
+    log: "logs/train/{dataset}/{model}/seed{seed}.log"
+    shell: "medmtl train profile={params.profile} dataset={wildcards.dataset} model={wildcards.model} seed={wildcards.seed} data_dir={input.data} split_file={input.split} out={params.run_dir} threads={threads} device={params.device} > {log} 2>&1"
