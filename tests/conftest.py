@@ -24,3 +24,42 @@ def synthetic_isic2017_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("synthetic_isic2017_raw")
     write_synthetic(out, seed=7, n_train=30, n_val=12, n_test=12, size=48)
     return out
+
+
+@pytest.fixture(scope="session")
+def processed_synthetic(
+    synthetic_isic2017_raw: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
+    """(processed dir at 32 px, split file) of `synthetic_isic2017_raw`; read only."""
+    from medmtl.cli import main
+
+    out = tmp_path_factory.mktemp("processed_synthetic")
+    data_dir, split_file = out / "processed", out / "splits.json"
+    assert (
+        main(
+            [
+                "preprocess",
+                "--dataset",
+                "synthetic",
+                "--raw",
+                str(synthetic_isic2017_raw),
+                "--out",
+                str(data_dir),
+                "--size",
+                "32",
+            ]
+        )
+        == 0
+    )
+    assert main(["splits", "--processed", str(data_dir), "--out", str(split_file)]) == 0
+    return data_dir, split_file
+
+
+@pytest.fixture
+def tracking_uri(tmp_path: Path) -> str:
+    """A fresh MLflow SQLite store with the `medmtl` experiment created."""
+    from medmtl import tracking
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracking.init_store(uri, "medmtl")
+    return uri

@@ -13,6 +13,7 @@ from medmtl.data.isic2017 import CLASS_NAMES, read_isic2017
 from medmtl.data.splits import load_splits, make_splits, write_splits
 from medmtl.errors import UserError
 
+
 def _manifest(counts: dict[tuple[str, int], int]) -> pd.DataFrame:
     rows = []
     for (subset, label), n in counts.items():

@@ -1,3 +1,3 @@
-"""medmtl: a reproducible pipeline for multi-task (segmentation + classification) medical imaging."""
+"""medmtl: a reproducible pipeline for multi-task (segmentation + classification) imaging."""
 
 __version__ = "0.1.0"

@@ -12,20 +12,21 @@ from __future__ import annotations
 import os
 import random
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 
-from mlflow.entities import Metric, Param, RunStatus, RunTag  # noqa: E402
+from mlflow.entities import Metric, Param, RunTag  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 from medmtl.errors import UserError  # noqa: E402
 
 T = TypeVar("T")
-RUN_KEY_TAGS = ("medmtl.stage", "medmtl.dataset", "medmtl.model", "medmtl.seed", "medmtl.profile")
+RUN_KEY_TAGS = ("medmtl.stage", "medmtl.output")
 
 
 def _retry(call: Callable[[], T], attempts: int = 12) -> T:
@@ -65,11 +66,13 @@ def experiment_id(uri: str, experiment: str) -> str:
 
 
 def start_run(uri: str, experiment: str, name: str, tags: Mapping[str, str]) -> str:
-    """Create a run; earlier runs carrying the same key tags (same stage, dataset, model, seed,
-    profile) are soft-deleted, so the store holds one run per job, not one per attempt."""
+    """Create a run; earlier runs of the same job (same `RUN_KEY_TAGS`: stage and output path)
+    are soft-deleted, so the store holds one run per job, not one per attempt."""
+    if not all(k in tags for k in RUN_KEY_TAGS):
+        raise ValueError(f"run tags need {RUN_KEY_TAGS}")
     c = client(uri)
     exp_id = experiment_id(uri, experiment)
-    key = " and ".join(f"tags.`{k}` = '{tags[k]}'" for k in RUN_KEY_TAGS if k in tags)
+    key = " and ".join(f"tags.`{k}` = '{tags[k]}'" for k in RUN_KEY_TAGS)
     for old in _retry(lambda: c.search_runs([exp_id], filter_string=key, max_results=1000)):
         _retry(lambda old=old: c.delete_run(old.info.run_id))
     run = _retry(lambda: c.create_run(exp_id, tags=dict(tags), run_name=name))
@@ -78,7 +81,7 @@ def start_run(uri: str, experiment: str, name: str, tags: Mapping[str, str]) -> 
 
 def resume_run(uri: str, run_id: str) -> None:
     """Mark a run RUNNING again after a crash (its logged history stays)."""
-    _retry(lambda: client(uri).update_run_info(run_id, RunStatus.RUNNING, None, None))
+    _retry(lambda: client(uri).update_run(run_id, status="RUNNING"))
 
 
 def log_params(uri: str, run_id: str, params: Mapping[str, object]) -> None:
@@ -111,7 +114,9 @@ def log_dataset(
     from mlflow.entities import DatasetInput, InputTag
     from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
-    dataset = mlflow.data.from_pandas(frame, source=source, name=name, digest=digest[:36])
+    with warnings.catch_warnings():  # schema-inference hints meant for model signatures
+        warnings.simplefilter("ignore", UserWarning)
+        dataset = mlflow.data.from_pandas(frame, source=source, name=name, digest=digest[:36])
     entity = DatasetInput(dataset._to_mlflow_entity(), [InputTag(MLFLOW_DATASET_CONTEXT, context)])
     _retry(lambda: client(uri).log_inputs(run_id, datasets=[entity]))
 

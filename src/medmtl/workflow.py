@@ -13,7 +13,7 @@ from pathlib import Path
 from medmtl.errors import UserError
 
 CONF_DIR = Path(__file__).parent / "conf"
-DATASETS = ("synthetic", "isic2017")
+DATASETS = ("synthetic", "isic2017", "busi")  # trainable; ph2 and udiat_b are external sets
 
 
 def group_options(group: str) -> list[str]:

@@ -19,6 +19,9 @@ rule splits:
     # Write the {wildcards.dataset} split file (once)
     input: ancient("data/processed/{dataset}")
     output: "data/splits/{dataset}.json"
-    params: seed=config["splits"]["seed"], val_fraction=config["splits"]["val_fraction"]
+    params:
+        seed=config["splits"]["seed"],
+        val_fraction=config["splits"]["val_fraction"],
+        test_fraction=config["splits"]["test_fraction"],
     log: "logs/splits/{dataset}.log"
-    shell: "medmtl splits --processed {input} --out {output} --seed {params.seed} --val-fraction {params.val_fraction} > {log} 2>&1"
+    shell: "medmtl splits --processed {input} --out {output} --seed {params.seed} --val-fraction {params.val_fraction} --test-fraction {params.test_fraction} > {log} 2>&1"

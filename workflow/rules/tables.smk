@@ -3,10 +3,12 @@ rule table4:
     input:
         predictions=predictions(EVAL_SET),
         stats=f"results/stats/{EVAL_SET}.parquet",
+        split=f"data/splits/{DATASET}.json",
     output:
         tex="results/tables/table4.tex",
         provenance="results/tables/table4.provenance.json",
         vs_paper="results/tables/table4_vs_paper.tex",
+        vs_paper_md="results/tables/table4_vs_paper.md",
     params: profile=config["profile"], alpha=config["stats"]["alpha"]
     log: "logs/tables/table4.log"
-    shell: f"medmtl table --predictions results/predictions/{EVAL_SET} --stats {{input.stats}} --alpha {{params.alpha}} --profile {{params.profile}} --out {{output.tex}} --vs-paper {{output.vs_paper}} > {{log}} 2>&1"
+    shell: f"medmtl table --predictions results/predictions/{EVAL_SET} --params params.yaml --stats {{input.stats}} --split {{input.split}} --alpha {{params.alpha}} --profile {{params.profile}} --out {{output.tex}} --vs-paper {{output.vs_paper}} > {{log}} 2>&1"

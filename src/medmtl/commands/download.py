@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 PART_CHOICES = ("training", "validation", "test")
+DATASETS = ("isic2017", "busi")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,13 +20,17 @@ def register(sub: argparse._SubParsersAction) -> None:
             "partial .part). Sums come from src/medmtl/data/checksums/<dataset>.official.sha256 "
             "for the official URL and <dataset>.mirror.sha256 for any other source; a file with "
             "no recorded sum has its sum recorded, a mismatch is an error. Files already in OUT "
-            "with the recorded sum are skipped."
+            "with the recorded sum are skipped. busi (Dataset_BUSI_with_GT.zip) has no stable "
+            "official URL: give its SOURCE. PH2 and UDIAT Dataset B cannot be downloaded (their "
+            "licences forbid redistribution): obtain and extract them, then pass the folder to "
+            "`medmtl preprocess --raw`."
         ),
     )
-    p.add_argument("--dataset", required=True, choices=["isic2017"], help="dataset to fetch")
+    p.add_argument("--dataset", required=True, choices=DATASETS, help="dataset to fetch")
     p.add_argument(
         "--source",
-        help="http(s) base URL, file:// URL or local folder (default: the official release URL)",
+        help="http(s) base URL, file:// URL or local folder (default: the official release URL; "
+        "required for busi)",
     )
     p.add_argument("--out", required=True, type=Path, help="destination folder")
     p.add_argument(
@@ -33,8 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         nargs="+",
         choices=PART_CHOICES,
         default=list(PART_CHOICES),
-        help="official parts to fetch (default: all; the offline mirror has training and "
-        "validation only)",
+        help="isic2017 only: official parts to fetch (default: all; the offline mirror has "
+        "training and validation only)",
     )
     p.add_argument(
         "--checksums",
@@ -47,12 +52,23 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Fetch and verify; return 0 (errors raise `UserError`)."""
-    from medmtl.data import download, isic2017
+    from medmtl.data import busi, download, isic2017
+    from medmtl.errors import UserError
 
-    source = args.source or isic2017.OFFICIAL_URL
-    kind = download.source_kind(source, isic2017.OFFICIAL_URL)
+    if args.dataset == "busi":
+        if not args.source:
+            raise UserError(
+                f"busi: no official download URL is recorded ({busi.ARCHIVE} is published on a "
+                "university page and re-posted on Kaggle); pass --source with a folder, file:// "
+                f"or http(s) URL holding {busi.ARCHIVE} (the offline mirror: "
+                "../shared/data/mirror/busi); a copy other than the mirror needs --checksums"
+            )
+        source, kind, names = args.source, "mirror", [busi.ARCHIVE]
+    else:
+        source = args.source or isic2017.OFFICIAL_URL
+        kind = download.source_kind(source, isic2017.OFFICIAL_URL)
+        names = isic2017.archive_names(args.parts)
     checksum_file = args.checksums or download.default_checksum_file(args.dataset, kind)
-    names = isic2017.archive_names(args.parts)
     download.fetch(source, args.out, names, checksum_file)
     print(f"{len(names)} files in {args.out} match {checksum_file}")
     return 0

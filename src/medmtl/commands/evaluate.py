@@ -30,19 +30,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
     import torch
     from omegaconf import OmegaConf
 
-    from medmtl import tracking
+    from medmtl.commands.train import build_model
     from medmtl.data.preprocess import load_processed
     from medmtl.data.splits import load_splits
     from medmtl.errors import UserError
     from medmtl.evaluate import predict_cases
-    from medmtl.hashing import file_sha256, git_state
+    from medmtl.hashing import file_sha256
     from medmtl.metrics import summarize
-    from medmtl.models import create_model
+    from medmtl.predictions import write_prediction_file
     from medmtl.train import Split, resolve_device
 
     record_file = args.run / "run.json"
@@ -56,12 +54,7 @@ def run(args: argparse.Namespace) -> int:
     ids = load_splits(Path(cfg.split_file))[args.subset]
     images, masks, labels = data.select(ids)
     class_names = list(data.class_names)
-    model = create_model(
-        cfg.model.name,
-        num_classes=len(class_names),
-        img_size=cfg.dataset.img_size,
-        **{k: v for k, v in cfg.model.items() if k != "name"},
-    ).to(device)
+    model = build_model(cfg, len(class_names)).to(device)
     checkpoint = args.run / record["checkpoint"]
     if file_sha256(checkpoint) != record["checkpoint_sha256"]:
         raise UserError(f"{checkpoint}: sha256 differs from the one in {record_file}")
@@ -76,54 +69,53 @@ def run(args: argparse.Namespace) -> int:
     )
     frame.insert(0, "case_id", list(ids))
     frame.insert(1, "label", labels.astype("int64"))
+    meta = prediction_metadata(record, args, class_names, checkpoint)
+    write_prediction_file(args.out, frame, meta)
+    log_evaluation(record, args, cfg.tracking.experiment, summarize(frame, class_names))
+    return 0
+
+
+def prediction_metadata(record: dict, args: argparse.Namespace, class_names, checkpoint) -> dict:
+    """The prediction file's provenance: the training run's record plus this evaluation."""
+    from medmtl.hashing import git_state
+
     commit, dirty = git_state()
-    meta = {
-        "model": record["model"],
-        "seed": record["seed"],
-        "eval_set": args.eval_set,
-        "subset": args.subset,
-        "dataset": record["dataset"],
-        "profile": record["profile"],
-        "class_names": class_names,
-        "run_id": record["mlflow_run_id"],
-        "tracking_uri": record["tracking_uri"],
-        "run_dir": str(args.run),
-        "checkpoint": str(checkpoint),
-        "checkpoint_sha256": record["checkpoint_sha256"],
-        "split_sha256": record["split_sha256"],
-        "data_sha256": record["data_sha256"],
-        "config_sha256": record["config_sha256"],
-        "selection_subset": record["selection_subset"],
-        "git_commit": record["git_commit"],
-        "git_dirty": record["git_dirty"] or dirty,
-        "eval_git_commit": commit,
-    }
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    table = table.replace_schema_metadata(
-        {**(table.schema.metadata or {}), b"medmtl": json.dumps(meta).encode()}
+    copied = (
+        "model",
+        "seed",
+        "dataset",
+        "profile",
+        "tracking_uri",
+        "checkpoint_sha256",
+        "split_sha256",
+        "data_sha256",
+        "config_sha256",
+        "selection_subset",
+        "git_commit",
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    pq.write_table(table, tmp)
-    tmp.replace(args.out)
+    return {
+        **{key: record[key] for key in copied},
+        "eval_set": args.eval_set, "subset": args.subset, "class_names": list(class_names),
+        "run_id": record["mlflow_run_id"], "run_dir": str(args.run),
+        "checkpoint": str(checkpoint), "git_dirty": record["git_dirty"] or dirty,
+        "eval_git_commit": commit,
+    }  # fmt: skip
+
+
+def log_evaluation(record: dict, args: argparse.Namespace, experiment: str, metrics: dict) -> None:
+    """One MLflow run per evaluation, a child of the training run, holding its metrics."""
+    from medmtl import tracking
+    from medmtl.hashing import file_sha256, git_state
 
     uri = record["tracking_uri"]
-    run_id = tracking.start_run(
-        uri,
-        cfg.tracking.experiment,
-        f"{record['model']}-seed{record['seed']}-{args.eval_set}",
-        {
-            "medmtl.stage": f"evaluate:{args.eval_set}",
-            "medmtl.dataset": record["dataset"],
-            "medmtl.model": record["model"],
-            "medmtl.seed": str(record["seed"]),
-            "medmtl.profile": record["profile"],
-            "mlflow.parentRunId": record["mlflow_run_id"],
-            "mlflow.source.git.commit": commit,
-            "medmtl.predictions": str(args.out),
-            "medmtl.predictions_sha256": file_sha256(args.out),
-        },
-    )
-    tracking.log_metrics(uri, run_id, summarize(frame, class_names), 0)
+    name = f"{record['model']}-seed{record['seed']}-{args.eval_set}"
+    run_id = tracking.start_run(uri, experiment, name, {
+        "medmtl.stage": f"evaluate:{args.eval_set}", "medmtl.output": str(args.out),
+        "medmtl.dataset": record["dataset"], "medmtl.model": record["model"],
+        "medmtl.seed": str(record["seed"]), "medmtl.profile": record["profile"],
+        "mlflow.parentRunId": record["mlflow_run_id"],
+        "mlflow.source.git.commit": git_state()[0],
+        "medmtl.predictions_sha256": file_sha256(args.out),
+    })  # fmt: skip
+    tracking.log_metrics(uri, run_id, metrics, 0)
     tracking.finish_run(uri, run_id)
-    return 0

@@ -10,9 +10,15 @@ HELP = """Produce data/raw/<dataset> from the dataset's section of a params file
 dataset, download its archives (medmtl download with source, parts), verified by sha256."""
 
 
+FETCH_KEYS = {  # what each dataset's params section must give; others need only `source`
+    "synthetic": ("seed", "n_train", "n_val", "n_test", "size"),
+    "isic2017": ("source", "parts"),
+}
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fetch", help="generate or download a dataset's raw files", description=HELP)
-    p.add_argument("--dataset", required=True, help="synthetic or isic2017")
+    p.add_argument("--dataset", required=True, help="synthetic, isic2017 or busi")
     p.add_argument(
         "--params", required=True, type=Path, help="params.yaml with the dataset's section"
     )
@@ -30,15 +36,14 @@ def run(args: argparse.Namespace) -> int:
     section = params.get(args.dataset)
     if not isinstance(section, dict):
         raise UserError(f"{args.params}: no section {args.dataset!r} (how to fetch it)")
-    keys = {"synthetic": ("seed", "n_train", "n_val", "n_test", "size")}.get(
-        args.dataset, ("source", "parts")
-    )
+    keys = FETCH_KEYS.get(args.dataset, ("source",))
     missing = [k for k in keys if k not in section]
     if missing:
         raise UserError(f"{args.params}: {args.dataset}: missing key(s) {', '.join(missing)}")
     values = {k: section[k] for k in keys}
     if args.dataset == "synthetic":
         return synthesize.run(argparse.Namespace(out=args.out, **values))
+    values.setdefault("parts", None)
     return download.run(
         argparse.Namespace(dataset=args.dataset, out=args.out, checksums=None, **values)
     )

@@ -13,10 +13,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="write the train/val/test split json of a processed dataset (once)",
         description=(
             "Make the split from the manifest: the official train/val/test parts when all "
-            "three exist; otherwise the official validation part becomes test and a "
-            "label-stratified random VAL_FRACTION of training becomes validation. The file is "
-            "written once: rerunning with the same result does nothing, a different result is "
-            "an error (delete the file deliberately to regenerate)."
+            "three exist; with train/val only, the official validation part becomes test and a "
+            "label-stratified random VAL_FRACTION of training becomes validation; with no "
+            "official split (subset 'all', e.g. BUSI), label-stratified random TEST_FRACTION "
+            "and VAL_FRACTION of all cases become test and validation (whole group_id groups "
+            "at a time when the manifest has them). The file is written once: rerunning with "
+            "the same result does nothing, a different result is an error (delete the file "
+            "deliberately to regenerate)."
         ),
     )
     p.add_argument("--processed", required=True, type=Path, help="processed dataset folder")
@@ -26,8 +29,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--val-fraction",
         type=float,
         default=0.1,
-        help="share of training moved to validation when there is no official test part "
-        "(default: 0.1)",
+        help="share moved to validation: of training when there is no official test part, of "
+        "all cases when there is no official split (default: 0.1)",
+    )
+    p.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.15,
+        help="share of all cases drawn as test when there is no official split (default: 0.15)",
     )
     p.set_defaults(func=run)
 
@@ -43,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         dataset=metadata["dataset"],
         seed=args.seed,
         val_fraction=args.val_fraction,
+        test_fraction=args.test_fraction,
     )
     written = write_splits(splits, args.out)
     sizes = ", ".join(f"{k} {len(splits[k])}" for k in ("train", "val", "test"))

@@ -23,7 +23,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path, PurePosixPath
 
-from medmtl.data.common import RawCase, ZipMembers, image_size
+from medmtl.data.common import RawCase, ZipMembers, image_size, open_zip, require_none
 from medmtl.errors import UserError
 
 CLASS_NAMES = ("nevus", "melanoma", "seborrheic_keratosis")
@@ -97,15 +97,15 @@ def read_isic2017(raw_dir: Path) -> Iterator[RawCase]:
 def _read_part(raw_dir: Path, part: str) -> list[RawCase]:
     data_path, mask_path, csv_path = (raw_dir / f for f in part_files(part))
     labels = _read_labels(csv_path)
-    data_zip, mask_zip = _open_zip(data_path), _open_zip(mask_path)
+    data_zip, mask_zip = open_zip(data_path), open_zip(mask_path)
     images = _index_members(data_zip, data_path, _IMAGE_RE, skip=_is_skipped_data_member)
     masks = _index_members(mask_zip, mask_path, _MASK_RE, skip=lambda _: False)
 
     ids_img, ids_lab, ids_mask = images.keys(), labels.keys(), masks.keys()
-    _require_none(ids_lab - ids_img, f"{csv_path}: label rows with no image in {data_path}")
-    _require_none(ids_img - ids_lab, f"{data_path}: images with no label row in {csv_path}")
-    _require_none(ids_img - ids_mask, f"{data_path}: images with no mask in {mask_path}")
-    _require_none(ids_mask - ids_img, f"{mask_path}: masks with no image in {data_path}")
+    require_none(ids_lab - ids_img, f"{csv_path}: label rows with no image in {data_path}")
+    require_none(ids_img - ids_lab, f"{data_path}: images with no label row in {csv_path}")
+    require_none(ids_img - ids_mask, f"{data_path}: images with no mask in {mask_path}")
+    require_none(ids_mask - ids_img, f"{mask_path}: masks with no image in {data_path}")
 
     files = ZipMembers(
         {m: (data_path, data_zip) for m in images.values()}
@@ -134,14 +134,6 @@ def _read_part(raw_dir: Path, part: str) -> list[RawCase]:
     return cases
 
 
-def _require_none(case_ids: set[str], problem: str) -> None:
-    """Raise `UserError` naming up to five of `case_ids` if there are any."""
-    if case_ids:
-        ids = sorted(case_ids)
-        more = f" and {len(ids) - 5} more" if len(ids) > 5 else ""
-        raise UserError(f"{problem}: {', '.join(ids[:5])}{more}")
-
-
 def _member_image_size(zf: zipfile.ZipFile, member: str, where: str) -> tuple[int, int]:
     """Return (width, height) of an image member, reading only its header."""
     try:
@@ -149,13 +141,6 @@ def _member_image_size(zf: zipfile.ZipFile, member: str, where: str) -> tuple[in
             return image_size(fh, where)
     except (zipfile.BadZipFile, zlib.error) as err:
         raise UserError(f"{where}: cannot read member: {err}") from err
-
-
-def _open_zip(path: Path) -> zipfile.ZipFile:
-    try:
-        return zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as err:
-        raise UserError(f"{path}: not a readable zip archive: {err}") from err
 
 
 def _is_skipped_data_member(basename: str) -> bool:

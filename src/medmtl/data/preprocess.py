@@ -3,14 +3,18 @@
 Contract (docs/architecture.md, "Processed dataset"), in ``data/processed/<dataset>/``:
 
 - ``manifest.parquet``: one row per case, row i <-> array index i, rows sorted by subset
-  (train, val, test) then case id; columns `MANIFEST_COLUMNS`; parquet key-value metadata
+  (train, val, test, all) then case id; columns `MANIFEST_COLUMNS`; parquet key-value metadata
   ``medmtl`` = json ``{"dataset", "class_names", "size"}``. ``mask_file`` joins several mask
   files of one case with ``;``.
 - ``images.npy``: uint8 (N, S, S, 3), bilinear (antialiased) resize of the RGB image;
 - ``masks.npy``: uint8 (N, S, S) in {0, 1}, nearest resize of the merged mask;
 - ``native_masks.npz``: one bool array per case id at native resolution. Written member by
   member (the same format `numpy.savez_compressed` writes), so full-resolution masks never
-  have to be held in memory at once.
+  have to be held in memory at once;
+- ``dedup_report.csv``, for the `DEDUPLICATED_DATASETS` only: their duplicate images are
+  found and removed before anything is written (`medmtl.data.dedup`: one case kept per group
+  of duplicates, none when the group's labels conflict); one row per group found, with the
+  case kept.
 
 Everything is written into a temporary folder beside the output, then renamed into place
 (an older output is moved aside and deleted only after the rename), so an output folder
@@ -33,12 +37,12 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
-from medmtl.data import isic2017
+from medmtl.data import busi, dedup, isic2017, ph2, udiat
 from medmtl.data.common import RawCase
 from medmtl.errors import UserError
 from medmtl.hashing import files_sha256
 
-SUBSET_ORDER = ("train", "val", "test")
+SUBSET_ORDER = ("train", "val", "test", "all")
 MANIFEST_COLUMNS = {
     "case_id": "str",
     "subset": "str",
@@ -51,6 +55,7 @@ MANIFEST_COLUMNS = {
     "image_sha256": "str",
 }
 FILES = ("manifest.parquet", "images.npy", "masks.npy", "native_masks.npz")
+DEDUP_REPORT = "dedup_report.csv"
 METADATA_KEY = b"medmtl"
 _MAKE_HINT = "make it with `medmtl preprocess --dataset NAME --raw RAW_DIR --out DIR --size S`"
 
@@ -58,7 +63,11 @@ Reader = Callable[[Path], Iterator[RawCase]]
 DATASET_READERS: dict[str, tuple[Reader, tuple[str, ...]]] = {
     "isic2017": (isic2017.read_isic2017, isic2017.CLASS_NAMES),
     "synthetic": (isic2017.read_isic2017, isic2017.CLASS_NAMES),  # written in ISIC layout
+    "busi": (busi.read_busi, busi.CLASS_NAMES),
+    "ph2": (ph2.read_ph2, ph2.CLASS_NAMES),
+    "udiat_b": (udiat.read_udiat, udiat.CLASS_NAMES),
 }
+DEDUPLICATED_DATASETS = frozenset({"busi"})  # releases known to repeat images (busi.py)
 
 
 def read_dataset(name: str, raw_dir: Path) -> tuple[Iterator[RawCase], tuple[str, ...]]:
@@ -68,7 +77,7 @@ def read_dataset(name: str, raw_dir: Path) -> tuple[Iterator[RawCase], tuple[str
         UserError: unknown dataset name (the message lists the known ones).
     """
     if name not in DATASET_READERS:
-        raise UserError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASET_READERS))}")
+        raise UserError(f"unknown dataset {name!r}; known: {', '.join(DATASET_READERS)}")
     reader, class_names = DATASET_READERS[name]
     return reader(raw_dir), class_names
 
@@ -86,7 +95,9 @@ def preprocess(
     Args:
         cases: records from a dataset reader (all are read before anything is written).
         out_dir: output folder.
-        dataset: dataset name recorded in the manifest metadata.
+        dataset: dataset name recorded in the manifest metadata; for the
+            `DEDUPLICATED_DATASETS` duplicates are removed first and ``dedup_report.csv``
+            written.
         class_names: class names in label-index order.
         size: side S of the square arrays.
 
@@ -97,11 +108,16 @@ def preprocess(
     if size < 1:
         raise UserError(f"size must be a positive number of pixels, got {size}")
     ordered = _sorted_cases(cases, class_names)
+    report = None
+    if dataset in DEDUPLICATED_DATASETS:
+        ordered, report = dedup.apply_policy(ordered, dedup.find_duplicates(ordered))
     tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     try:
+        if report is not None:
+            report.to_csv(tmp / DEDUP_REPORT, index=False)
         manifest = _write_arrays(ordered, tmp, class_names, size)
         metadata = {"dataset": dataset, "class_names": list(class_names), "size": size}
         _write_manifest(manifest, metadata, tmp / "manifest.parquet")

@@ -3,14 +3,23 @@
 Contract (docs/architecture.md, "Split file"): json ``{"dataset", "policy", "seed",
 "cases_sha256", "train", "val", "test"}`` with sorted case ids. `cases_sha256` fingerprints
 the cases (id, subset, label, image bytes' sha256), not the manifest file, so re-preprocessing
-at another size (demo 64 px -> paper 224 px) keeps the same split. Two policies:
+at another size (demo 64 px -> paper 224 px) keeps the same split. Three policies:
 
 - official: the manifest has train, val and test subsets: they are used as released;
 - no official test (e.g. the offline ISIC mirror: training + validation only): the official
   validation part becomes the test set, and a label-stratified random `val_fraction` of the
-  official training part (numpy ``default_rng(seed)``) becomes the validation set. Per class
-  ``round(val_fraction * n)`` cases go to validation, at least one and at most ``n - 1``
-  when the class has two or more cases.
+  official training part becomes the validation set;
+- no official split (one subset ``all``, e.g. BUSI): a label-stratified random
+  `test_fraction` of all cases becomes the test set, then a label-stratified random
+  ``val_fraction / (1 - test_fraction)`` of the rest (so about `val_fraction` of all cases)
+  the validation set, and the rest is training (BTI-Net's 70/15/15 is
+  ``test_fraction = val_fraction = 0.15``).
+
+Random draws use numpy ``default_rng(seed)``. Per class ``round(fraction * n)`` cases are
+drawn, at least one and at most ``n - 1`` when the class has two or more cases. When the
+manifest has a ``group_id`` column (cases that must stay together, e.g. duplicates of one
+image), whole groups are drawn: a group counts for its most common label, groups are taken
+in random order until the class's share is reached, and a group never straddles two splits.
 
 `write_splits` writes a file once; rerunning with the same result is a no-op and a different
 result is an error, so a split only changes when someone deletes the file on purpose.
@@ -45,22 +54,26 @@ def make_splits(
     dataset: str,
     seed: int,
     val_fraction: float,
+    test_fraction: float = 0.15,
 ) -> dict:
     """Make the split of a processed dataset's manifest.
 
     Args:
-        manifest: rows with at least the `IDENTITY_COLUMNS`.
+        manifest: rows with at least the `IDENTITY_COLUMNS`, optionally ``group_id``.
         dataset: dataset name recorded in the split.
-        seed: seed of the stratified draw (recorded even when unused).
-        val_fraction: share of each class of the official training part moved to validation
-            when there is no official test part; in (0, 1).
+        seed: seed of the stratified draws (recorded even when unused).
+        val_fraction: share of each class moved to validation: of the official training part
+            when there is no official test part, of all cases when there is no official
+            split; in (0, 1).
+        test_fraction: share of each class of all cases drawn as test when there is no
+            official split; in (0, 1), with `val_fraction` + `test_fraction` < 1.
 
     Returns:
         the split dict in contract key order.
 
     Raises:
-        UserError: duplicate case ids, an unsupported combination of subsets, or a
-            `val_fraction` outside (0, 1).
+        UserError: duplicate case ids, an unsupported combination of subsets, fractions
+            out of range, or (no official split) a split that would be empty.
     """
     if manifest["case_id"].duplicated().any():
         raise UserError(f"manifest of {dataset}: case ids are not unique")
@@ -74,22 +87,30 @@ def make_splits(
         )
         train, val, test = ids["train"], ids["val"], ids["test"]
     elif subsets == {"train", "val"}:
-        if not 0.0 < val_fraction < 1.0:
-            raise UserError(f"val_fraction must be in (0, 1), got {val_fraction}")
+        _check_fraction("val_fraction", val_fraction)
         training = manifest[manifest["subset"] == "train"]
-        val = _stratified_draw(training, seed=seed, fraction=val_fraction)
+        val = _stratified_draw(training, rng=np.random.default_rng(seed), fraction=val_fraction)
         train = sorted(set(ids["train"]) - set(val))
         test = ids["val"]
         policy = (
             f"No official test part, so test = official validation ({len(test)}); "
             f"val = label-stratified random {val_fraction:g} of official training "
-            f"({len(val)} of {len(ids['train'])}, numpy default_rng seed {seed}); "
-            f"train = the rest of official training ({len(train)})."
+            f"({len(val)} of {len(ids['train'])}, numpy default_rng seed {seed}"
+            f"{_grouping(manifest)}); train = the rest of official training ({len(train)})."
+        )
+    elif subsets == {"all"}:
+        train, val, test = _three_way(manifest, seed, val_fraction, test_fraction)
+        policy = (
+            f"No official split, so from all {len(manifest)} cases: test = label-stratified "
+            f"random {test_fraction:g} of them ({len(test)}), then val = label-stratified "
+            f"random {val_fraction:g}/{1 - test_fraction:g} of the rest ({len(val)}), train = "
+            f"the rest ({len(train)}); numpy default_rng seed {seed}{_grouping(manifest)}."
         )
     else:
         raise UserError(
             f"manifest of {dataset} has subsets {sorted(subsets)}; a split needs "
-            "train+val+test (official) or train+val (validation becomes test)"
+            "train+val+test (official), train+val (validation becomes test) or all (no "
+            "official split: drawn at random)"
         )
     return {
         "dataset": dataset,
@@ -102,16 +123,68 @@ def make_splits(
     }
 
 
-def _stratified_draw(rows: pd.DataFrame, *, seed: int, fraction: float) -> list[str]:
-    """Draw `fraction` of each label's case ids (sorted first, so the draw is reproducible)."""
+def _check_fraction(name: str, value: float) -> None:
+    if not 0.0 < value < 1.0:
+        raise UserError(f"{name} must be in (0, 1), got {value}")
+
+
+def _grouping(manifest: pd.DataFrame) -> str:
+    """The policy's words on groups: empty when the manifest has none."""
+    if "group_id" not in manifest.columns:
+        return ""
+    return (
+        f"; whole groups of the manifest's group_id ({manifest['group_id'].nunique()} groups) "
+        "drawn together, so no group straddles two splits"
+    )
+
+
+def _three_way(
+    manifest: pd.DataFrame, seed: int, val_fraction: float, test_fraction: float
+) -> tuple[list[str], list[str], list[str]]:
+    """Stratified (train, val, test) ids of a manifest without official parts."""
+    _check_fraction("val_fraction", val_fraction)
+    _check_fraction("test_fraction", test_fraction)
+    if val_fraction + test_fraction >= 1.0:
+        raise UserError(
+            f"val_fraction + test_fraction must be < 1, got {val_fraction} + {test_fraction}"
+        )
     rng = np.random.default_rng(seed)
+    test = _stratified_draw(manifest, rng=rng, fraction=test_fraction)
+    rest = manifest[~manifest["case_id"].isin(test)]
+    val = _stratified_draw(rest, rng=rng, fraction=val_fraction / (1.0 - test_fraction))
+    train = sorted(set(rest["case_id"]) - set(val))
+    for name, ids in (("train", train), ("val", val), ("test", test)):
+        if not ids:
+            raise UserError(
+                f"{name} would be empty: {len(manifest)} cases are too few for val_fraction "
+                f"{val_fraction:g} and test_fraction {test_fraction:g} per class"
+            )
+    return train, val, test
+
+
+def _stratified_draw(rows: pd.DataFrame, *, rng: np.random.Generator, fraction: float) -> list[str]:
+    """Draw `fraction` of each label's cases, whole groups at a time (module docstring).
+
+    Groups (``group_id``, else each case alone) are sorted before the random permutation, so
+    the draw depends on the seed only, not on row order.
+    """
+    groups = rows["group_id"] if "group_id" in rows.columns else rows["case_id"]
+    members = rows.groupby(groups.to_numpy())["case_id"].agg(sorted)
+    group_label = rows.groupby(groups.to_numpy())["label"].agg(lambda s: s.mode().iloc[0])
     drawn: list[str] = []
-    for label in sorted(rows["label"].unique()):
-        ids = sorted(rows.loc[rows["label"] == label, "case_id"])
-        n_draw = math.floor(fraction * len(ids) + 0.5)
-        if len(ids) >= 2:
-            n_draw = min(max(n_draw, 1), len(ids) - 1)
-        drawn.extend(ids[j] for j in rng.permutation(len(ids))[:n_draw])
+    for label in sorted(group_label.unique()):
+        group_ids = sorted(group_label.index[group_label == label])
+        n_cases = sum(len(members[g]) for g in group_ids)
+        target = math.floor(fraction * n_cases + 0.5)
+        if n_cases >= 2:
+            target = min(max(target, 1), n_cases - 1)
+        limit = len(group_ids) - 1 if len(group_ids) >= 2 else len(group_ids)
+        taken = 0
+        for j in rng.permutation(len(group_ids))[:limit]:
+            if taken >= target:
+                break
+            drawn.extend(members[group_ids[j]])
+            taken += len(members[group_ids[j]])
     return sorted(drawn)
 
 

@@ -14,7 +14,14 @@ from typing import NamedTuple
 
 from torch import Tensor, nn
 
-MODEL_MODULES = ("medmtl.models.resunet",)
+MODEL_MODULES = (
+    "medmtl.models.resunet",
+    "medmtl.models.resformer",
+    "medmtl.models.he2020",
+    "medmtl.models.gende2022",
+    "medmtl.models.hervella2022",
+    "medmtl.models.tang2023",
+)
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 

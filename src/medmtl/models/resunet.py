@@ -12,27 +12,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from medmtl.models.blocks.resnet import ResidualBlock
 from medmtl.models.registry import MTLOutput, register_model
-
-
-class ResidualBlock(nn.Module):
-    """ResNet basic block (He et al. 2016, Fig. 2): conv-BN-ReLU-conv-BN + shortcut, ReLU."""
-
-    def __init__(self, in_ch: int, out_ch: int, stride: int = 1) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(out_ch)
-        self.conv2 = nn.Conv2d(out_ch, out_ch, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_ch)
-        self.shortcut = (
-            nn.Identity()
-            if stride == 1 and in_ch == out_ch
-            else nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride, bias=False), nn.BatchNorm2d(out_ch))
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        y = F.relu(self.bn1(self.conv1(x)))
-        return F.relu(self.bn2(self.conv2(y)) + self.shortcut(x))
 
 
 class ResUNet(nn.Module):
@@ -66,6 +47,8 @@ class ResUNet(nn.Module):
 
 
 @register_model("resunet")
-def resunet(*, num_classes: int = 3, num_seg_classes: int = 2, width: int = 64, **_: object) -> ResUNet:
+def resunet(
+    *, num_classes: int = 3, num_seg_classes: int = 2, width: int = 64, **_: object
+) -> ResUNet:
     """Residual U-Net with a GAP + linear classification head on the bottleneck."""
     return ResUNet(num_classes, num_seg_classes, width)

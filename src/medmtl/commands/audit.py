@@ -1,0 +1,34 @@
+"""`medmtl audit`: re-derive every cell of a generated table and check its lineage."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `audit` subcommand."""
+    parser = sub.add_parser("audit", help="re-derive a table's cells and check hashes and runs")
+    parser.add_argument("tex", type=Path, help="results/tables/<name>.tex")
+    parser.add_argument("--cell", metavar="MODEL,METRIC", help="print one cell's full lineage")
+    parser.add_argument(
+        "--tracking-uri", help="MLflow store to ask (default: the one each run recorded)"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the audit report (or one cell's lineage); 0 only when everything matches."""
+    from medmtl import audit, tracking
+    from medmtl.errors import UserError
+
+    report = audit.audit_table(args.tex, tracking.run_status, args.tracking_uri)
+    findings = report.findings
+    if args.cell:
+        model, sep, metric = (part.strip() for part in args.cell.partition(","))
+        if not sep:
+            raise UserError(f"--cell {args.cell!r}: expected MODEL,METRIC, e.g. he2020,JI")
+        findings = audit.cell_findings(report, model, metric)
+        print(audit.cell_lineage(report, model, metric))
+    print(audit.format_report(args.tex, findings), end="")
+    return 0 if audit.passed(findings) else 1

@@ -1,0 +1,37 @@
+"""`medmtl stats`: paired tests of every model against a reference, from prediction files."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `stats` subcommand."""
+    parser = sub.add_parser("stats", help="paired Wilcoxon/McNemar tests vs a reference model")
+    parser.add_argument(
+        "--predictions", type=Path, required=True, help="results/predictions/<eval_set>"
+    )
+    parser.add_argument(
+        "--params", type=Path, help="read only the models x seeds this params.yaml lists"
+    )
+    parser.add_argument("--reference", required=True, help="registry name of the reference model")
+    parser.add_argument("--alpha", type=float, default=0.001, help="threshold on Holm-adjusted p")
+    parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples per CI")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    parser.add_argument("--out", type=Path, required=True, help="results/stats/<eval_set>.parquet")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Compute the stats frame and write it as parquet plus markdown beside it."""
+    from medmtl.predictions import load_eval_set
+    from medmtl.stats import compute_stats, stats_metadata, write_stats
+
+    files = load_eval_set(args.predictions, args.params)
+    frame = compute_stats(files, args.reference, args.alpha, args.n_boot, args.seed)
+    write_stats(
+        frame, stats_metadata(files, args.reference, args.alpha, args.n_boot, args.seed), args.out
+    )
+    print(f"wrote {args.out} and {args.out.with_suffix('.md')} ({len(frame)} comparisons)")
+    return 0

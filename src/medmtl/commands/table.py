@@ -1,0 +1,65 @@
+"""`medmtl table`: render Table 4 (`.tex` + `.provenance.json`) from predictions and stats."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `table` subcommand."""
+    parser = sub.add_parser("table", help="render Table 4 with its provenance file")
+    add = parser.add_argument
+    add("--predictions", type=Path, required=True, help="results/predictions/<eval_set>")
+    add("--params", type=Path, help="read only the models x seeds this params.yaml lists")
+    add("--stats", type=Path, required=True, help="results/stats/<eval_set>.parquet")
+    add("--split", type=Path, help="split file of the runs (default data/splits/<dataset>.json)")
+    add("--out", type=Path, required=True, help="results/tables/table4.tex")
+    add("--vs-paper", type=Path, help="also write ours-vs-paper .tex (and .md beside)")
+    add("--caption-profile", "--profile", dest="profile", help="check: the runs' profile")
+    add("--alpha", type=float, help="check: the alpha the stats file was computed with")
+    add("--label", default="tab:table4", help="LaTeX label of the table")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load and cross-check inputs, derive the cells once, write table, provenance, comparison."""
+    from medmtl import provenance, tables
+    from medmtl.data.splits import load_splits
+    from medmtl.errors import UserError
+    from medmtl.hashing import file_sha256
+    from medmtl.predictions import load_eval_set
+    from medmtl.stats import check_stats_inputs, read_stats
+
+    files = load_eval_set(args.predictions, args.params)
+    meta = files[0].meta
+    frame, stats_meta = read_stats(args.stats)
+    check_stats_inputs(stats_meta, files, args.stats)
+    split_path = args.split or Path("data/splits") / f"{meta['dataset']}.json"
+    splits = load_splits(split_path)
+    if file_sha256(split_path) != meta["split_sha256"]:
+        raise UserError(f"{split_path}: sha256 differs from the split_sha256 of the runs")
+    if args.profile not in (None, meta["profile"]):
+        raise UserError(f"--profile {args.profile}: the runs used profile {meta['profile']}")
+    if args.alpha not in (None, stats_meta["alpha"]):
+        raise UserError(f"--alpha {args.alpha}: {args.stats} used alpha {stats_meta['alpha']}")
+    cells = tables.derive_cells(tables.seed_summaries(files), frame)
+    prov_path = provenance.provenance_path(args.out)
+    header = tables.header_comment(files, prov_path.name, str(args.out))
+    reference, alpha = stats_meta["reference"], stats_meta["alpha"]
+    caption = tables.caption(files, cells, reference, alpha, splits["policy"])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(tables.render_table(cells, caption, header, args.label))
+    inputs = ((frame, stats_meta, args.stats), (splits, split_path), tables.MARK_SOURCE)
+    provenance.write_provenance(
+        prov_path, provenance.build_provenance(args.out, files, cells, *inputs)
+    )
+    written = [args.out, prov_path]
+    if args.vs_paper:
+        vs_tex = tables.render_vs_paper_tex(cells, header, f"{args.label}_vs_paper")
+        args.vs_paper.parent.mkdir(parents=True, exist_ok=True)
+        args.vs_paper.write_text(vs_tex)
+        args.vs_paper.with_suffix(".md").write_text(tables.render_vs_paper_md(cells))
+        written += [args.vs_paper, args.vs_paper.with_suffix(".md")]
+    print("wrote " + ", ".join(map(str, written)))
+    return 0

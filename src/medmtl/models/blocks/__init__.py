@@ -1,0 +1,1 @@
+"""Building blocks shared by the models: ResNet, Swin and ViT blocks, attention gates, DFE."""

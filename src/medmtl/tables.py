@@ -1,0 +1,327 @@
+"""LaTeX (and markdown) rendering of Table 4: formats summaries, computes no metric.
+
+Layout as the paper's Table 4 (Sec. 5.1): `Method | JI DSC | Acc Sen Spe` under the headers
+Segmentation / Classification; booktabs rules; best value per column in red and second best
+in blue (xcolor), ranked on the rendered (rounded) means, ties sharing a colour. Each cell is
+mean +- sd over seeds, sd the sample standard deviation (ddof=1) of the per-seed summaries
+`metrics.summarize` returns (a single seed shows the mean only). A dagger marks a cell whose
+model differs from the reference model at the Holm-adjusted threshold (`stats.py`): JI and DSC
+from the Wilcoxon tests, Acc from the McNemar test on 3-class correctness (`Acc3`).
+`parse_table` reads the rendered cells back for `medmtl audit`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from medmtl import metrics
+from medmtl.errors import UserError
+from medmtl.predictions import PredictionFile, group_by_model
+
+# Registry name -> row label, in the row order of the paper's Table 4.
+DISPLAY_NAMES = {
+    "he2020": "He et al.",
+    "gende2022": "Gende et al.",
+    "hervella2022": "Hervella et al.",
+    "tang2023": "Tang et al.",
+    "resformer_sequential": "ResFormer - Sequential",
+    "resformer_parallel": "ResFormer - Parallel",
+    "resunet": "Residual U-Net",
+}
+# Printed values of Table 4 of Bui et al., "Multi-scale Feature Enhancement in Multi-task
+# Learning for Medical Image Analysis" (AIIM 2025, doi 10.1016/j.artmed.2025.103338), ISIC 2017,
+# in percent; rows "Ours - Sequential/Parallel" are the ResFormer variants. (The paper's text
+# credits 78.6 JI / 86.6 DSC to the parallel variant; its table gives them to the sequential.)
+PAPER_TABLE4 = {
+    "he2020": {"JI": 75.0, "DSC": 84.1, "Acc": 83.2, "Sen": 71.4, "Spe": 87.8},
+    "gende2022": {"JI": 75.5, "DSC": 84.4, "Acc": 83.0, "Sen": 66.5, "Spe": 87.0},
+    "hervella2022": {"JI": 70.6, "DSC": 80.3, "Acc": 79.3, "Sen": 59.3, "Spe": 89.3},
+    "tang2023": {"JI": 73.7, "DSC": 82.4, "Acc": 83.1, "Sen": 74.0, "Spe": 87.7},
+    "resformer_sequential": {"JI": 78.6, "DSC": 86.6, "Acc": 84.6, "Sen": 75.7, "Spe": 89.1},
+    "resformer_parallel": {"JI": 78.4, "DSC": 86.5, "Acc": 83.6, "Sen": 74.3, "Spe": 88.3},
+}
+TABLE_METRICS = ("JI", "DSC", "Acc", "Sen", "Spe")
+MARK_SOURCE = {"JI": "JI", "DSC": "DSC", "Acc": "Acc3"}  # table column -> tested metric
+MARK = r"$^\dagger$"
+PLUS_MINUS = r" $\pm$ "
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+
+
+def escape_latex(text: str) -> str:
+    """Escape LaTeX special characters so `text` prints verbatim."""
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def display_name(model: str) -> str:
+    """LaTeX row label of a registry name; unknown names verbatim, escaped."""
+    return escape_latex(DISPLAY_NAMES.get(model, model))
+
+
+def model_order(models: Iterable[str]) -> list[str]:
+    """Models in the paper's row order, unknown names after them, alphabetically."""
+    known = list(DISPLAY_NAMES)
+    return sorted(models, key=lambda m: (known.index(m) if m in known else len(known), m))
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """A GitHub-flavoured markdown table, cells taken verbatim."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def seed_summaries(files: list[PredictionFile]) -> dict[str, list[dict[str, float]]]:
+    """`metrics.summarize` of every file, per model in table order, seeds ascending."""
+    groups = group_by_model(files)
+    return {
+        model: [metrics.summarize(f.frame, f.meta["class_names"]) for f in groups[model]]
+        for model in model_order(groups)
+    }
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One rendered number of the table: a model's metric over its seeds, with its marks."""
+
+    model: str
+    metric: str
+    mean: float
+    sd: float
+    n_seeds: int
+    colour: str | None
+    significant: bool
+
+    @property
+    def number(self) -> str:
+        """Mean +- sd as LaTeX, one decimal as the paper; '--' for a NaN mean."""
+        if math.isnan(self.mean):
+            return "--"
+        sd = "" if math.isnan(self.sd) else f"{PLUS_MINUS}{self.sd:.1f}"
+        return f"{self.mean:.1f}{sd}"
+
+    @property
+    def rendered(self) -> str:
+        """The cell exactly as written in the `.tex`."""
+        body = rf"\textcolor{{{self.colour}}}{{{self.number}}}" if self.colour else self.number
+        return body + (MARK if self.significant else "")
+
+
+def _mean_sd(values: list[float]) -> tuple[float, float]:
+    """Mean and sample sd (ddof=1; NaN for one value) of the per-seed values."""
+    array = np.asarray(values, float)
+    return float(array.mean()), float(array.std(ddof=1)) if array.size > 1 else float("nan")
+
+
+def _colours(means: Mapping[str, float]) -> dict[str, str]:
+    """Red for the best rounded mean, blue for the second best (higher is better)."""
+    rounded = {m: round(v, 1) for m, v in means.items() if not math.isnan(v)}
+    ranked = sorted(set(rounded.values()), reverse=True)
+    palette = dict(zip(ranked, ("red", "blue"), strict=False))
+    return {m: palette[v] for m, v in rounded.items() if v in palette}
+
+
+def _significant(stats: pd.DataFrame | None) -> set[tuple[str, str]]:
+    if stats is None:
+        return set()
+    hits = stats[stats["significant"].astype(bool)]
+    return set(zip(hits["model"], hits["metric"], strict=True))
+
+
+def derive_cells(
+    summaries: Mapping[str, list[dict[str, float]]], stats: pd.DataFrame | None
+) -> list[Cell]:
+    """Table cells (model-major, `TABLE_METRICS` order) from per-seed summaries and tests.
+
+    Args:
+        summaries: Per model, one `metrics.summarize` dict per seed (`seed_summaries`).
+        stats: The stats frame of this eval set (`stats.compute_stats`); None leaves every
+            cell unmarked.
+    """
+    marked = _significant(stats)
+    mean_sd = {
+        (model, metric): _mean_sd([seed[metric] for seed in runs])
+        for model, runs in summaries.items()
+        for metric in TABLE_METRICS
+    }
+    colours = {
+        metric: _colours({model: mean_sd[model, metric][0] for model in summaries})
+        for metric in TABLE_METRICS
+    }
+    return [
+        Cell(
+            model,
+            metric,
+            *mean_sd[model, metric],
+            n_seeds=len(runs),
+            colour=colours[metric].get(model),
+            significant=(model, MARK_SOURCE.get(metric)) in marked,
+        )
+        for model, runs in summaries.items()
+        for metric in TABLE_METRICS
+    ]
+
+
+def _seed_count(cells: list[Cell]) -> str:
+    counts = sorted({c.n_seeds for c in cells})
+    return str(counts[0]) if len(counts) == 1 else f"{counts[0]}--{counts[-1]}"
+
+
+def caption(
+    files: list[PredictionFile], cells: list[Cell], reference: str, alpha: float, policy: str
+) -> str:
+    """Caption naming dataset, split policy, profile, seeds, alpha and the marks' meaning.
+
+    Args:
+        files: The prediction files (dataset, eval set, subset, profile come from them).
+        cells: The table's cells (for the number of seeds).
+        reference: Registry name of the reference model of the tests.
+        alpha: Threshold on the Holm-adjusted p values.
+        policy: The split file's one-sentence policy.
+    """
+    meta = files[0].meta
+    return (
+        f"Segmentation and classification performance on {escape_latex(meta['dataset'])} "
+        f"(eval set {escape_latex(meta['eval_set'])}, subset {escape_latex(meta['subset'])}), "
+        f"mean $\\pm$ sd over {_seed_count(cells)} seeds; profile "
+        f"{escape_latex(meta['profile'])}; split: {escape_latex(policy)} "
+        "JI, DSC: per-image mean at the model input size over images with non-empty ground "
+        "truth; Acc, Sen, Spe: micro-averaged one-vs-rest with a 0.5 threshold per class "
+        "(paper Sec.~4). Best in \\textcolor{red}{red}, second best in \\textcolor{blue}{blue}. "
+        f"{MARK}: differs from {display_name(reference)} at Holm-adjusted $p < {alpha:g}$ "
+        "(JI, DSC: paired Wilcoxon signed-rank on per-image values averaged over seeds; Acc: "
+        "exact McNemar on per-image 3-class correctness of the seed ensemble)."
+    )
+
+
+def header_comment(files: list[PredictionFile], provenance_name: str, tex_name: str) -> str:
+    """Comment block opening a generated `.tex`: commit(s), data hash, provenance file."""
+    commits = sorted({f.meta["git_commit"] for f in files})
+    dirty = any(f.meta["git_dirty"] for f in files)
+    return (
+        "% Generated by `medmtl table`; do not edit by hand.\n"
+        f"% git commit(s) of the runs: {', '.join(commits)} (dirty work tree: {dirty})\n"
+        f"% processed data sha256: {files[0].meta['data_sha256']}\n"
+        f"% split file sha256: {files[0].meta['split_sha256']}\n"
+        f"% provenance: {provenance_name}\n"
+        f"% re-derive every cell: medmtl audit {tex_name}\n"
+    )
+
+
+def render_table(cells: list[Cell], caption_text: str, header: str, label: str) -> str:
+    """The Table 4 `.tex` (needs booktabs and xcolor)."""
+    rows = []
+    for model in dict.fromkeys(c.model for c in cells):
+        values = [c.rendered for c in cells if c.model == model]
+        rows.append(f"{display_name(model)} & " + " & ".join(values) + r" \\")
+    return "\n".join(
+        [
+            header.rstrip("\n"),
+            r"\begin{table}[t]",
+            r"\centering",
+            rf"\caption[Segmentation and classification performance]{{{caption_text}}}",
+            rf"\label{{{label}}}",
+            r"\begin{tabular}{lccccc}",
+            r"\toprule",
+            r"Method & \multicolumn{2}{c}{Segmentation} & \multicolumn{3}{c}{Classification} \\",
+            r"\cmidrule(lr){2-3}\cmidrule(lr){4-6}",
+            r" & JI & DSC & Acc & Sen & Spe \\",
+            r"\midrule",
+            *rows,
+            r"\bottomrule",
+            r"\end{tabular}",
+            r"\end{table}",
+            "",
+        ]
+    )
+
+
+def parse_table(tex: str) -> dict[str, list[str]]:
+    """Row label -> cell strings of a table written by `render_table`.
+
+    Raises:
+        UserError: the text has no `\\midrule ... \\bottomrule` body.
+    """
+    body = re.search(r"\\midrule\n(.*?)\\bottomrule", tex, re.S)
+    if body is None:
+        raise UserError("no \\midrule ... \\bottomrule block: not a medmtl table")
+    rows = {}
+    for line in body.group(1).splitlines():
+        fields = [f.strip() for f in line.strip().removesuffix(r"\\").split(" & ")]
+        rows[fields[0]] = fields[1:]
+    return rows
+
+
+def cell_number(rendered: str) -> str:
+    """The number part of a rendered cell, without colour and mark."""
+    colour = re.fullmatch(r"\\textcolor\{\w+\}\{(.*)\}", rendered.replace(MARK, ""))
+    return colour.group(1) if colour else rendered.replace(MARK, "")
+
+
+def plain_cell(rendered: str) -> str:
+    """A rendered cell in plain text for reports, e.g. '78.6 ± 0.4 † [red]'."""
+    colour = re.match(r"\\textcolor\{(\w+)\}", rendered)
+    text = cell_number(rendered).replace(PLUS_MINUS, " ± ")
+    return text + (" †" if MARK in rendered else "") + (f" [{colour.group(1)}]" if colour else "")
+
+
+def _vs_paper_rows(cells: list[Cell], latex: bool) -> list[list[str]]:
+    """Rows (method, metric, ours, paper, difference of the printed values)."""
+    rows = []
+    for c in cells:
+        paper = PAPER_TABLE4.get(c.model, {}).get(c.metric)
+        diff = "--"
+        if paper is not None and not math.isnan(c.mean):
+            diff = f"{round(c.mean, 1) - paper:+.1f}"  # of the printed values, as a reader checks
+            diff = f"${diff}$" if latex else diff
+        ours = c.number if latex else c.number.replace(PLUS_MINUS, " ± ")
+        name = display_name(c.model) if latex else DISPLAY_NAMES.get(c.model, c.model)
+        rows.append([name, c.metric, ours, "--" if paper is None else f"{paper:.1f}", diff])
+    return rows
+
+
+def render_vs_paper_tex(cells: list[Cell], header: str, label: str) -> str:
+    """Our mean +- sd beside the paper's printed Table 4 value and the difference (LaTeX)."""
+    lines = [
+        header.rstrip("\n"),
+        "% paper values: medmtl.tables.PAPER_TABLE4, the paper's printed Table 4",
+        r"\begin{table}[t]",
+        r"\centering",
+        r"\caption{Our Table 4 values (mean $\pm$ sd over seeds) beside the paper's printed "
+        r"Table 4; $\Delta$ = ours $-$ paper, in points.}",
+        rf"\label{{{label}}}",
+        r"\begin{tabular}{llccc}",
+        r"\toprule",
+        r"Method & Metric & Ours & Paper & $\Delta$ \\",
+    ]
+    previous = None
+    for row in _vs_paper_rows(cells, latex=True):
+        if row[0] != previous:
+            lines.append(r"\midrule")
+        lines.append(("" if row[0] == previous else row[0]) + " & " + " & ".join(row[1:]) + r" \\")
+        previous = row[0]
+    return "\n".join([*lines, r"\bottomrule", r"\end{tabular}", r"\end{table}", ""])
+
+
+def render_vs_paper_md(cells: list[Cell]) -> str:
+    """The same comparison as `render_vs_paper_tex`, as markdown."""
+    header = ["Method", "Metric", "Ours (mean ± sd)", "Paper", "Δ (ours − paper)"]
+    return "# Table 4: ours vs the paper\n\n" + markdown_table(
+        header, _vs_paper_rows(cells, latex=False)
+    )

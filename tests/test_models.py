@@ -1,0 +1,181 @@
+"""Every registered model: output shapes, gradients, input-size errors (parametrised over the
+registry, so a model is tested the moment it is registered)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+import medmtl
+from medmtl.commands import models as models_command
+from medmtl.models import MTLOutput, create_model, list_models
+
+MODELS = list_models()
+# The spine's plain baseline interpolates its skips and accepts any side (kept as it is).
+ANY_SIZE = {"resunet"}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """Small tensors gain nothing from a second thread, and one thread degrades gracefully
+    when other jobs share the two cores (spinning OpenMP threads do not)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_registry_holds_the_table4_models() -> None:
+    expected = {
+        "resformer_sequential",
+        "resformer_parallel",
+        "resformer_sequential_nodfe",
+        "resformer_parallel_nodfe",
+        "he2020",
+        "gende2022",
+        "hervella2022",
+        "tang2023",
+        "resunet",
+    }
+    assert expected <= set(MODELS)
+
+
+@pytest.mark.parametrize("size", [64, 128, 224])
+@pytest.mark.parametrize("name", MODELS)
+def test_output_shapes(name: str, size: int) -> None:
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=3, num_seg_classes=2, img_size=size, width=8).eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, size, size))
+    assert isinstance(out, MTLOutput)
+    assert out.seg_logits.shape == (1, 2, size, size)
+    assert out.cls_logits.shape == (1, 3)
+    assert torch.isfinite(out.seg_logits).all() and torch.isfinite(out.cls_logits).all()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_tiny_profile_size(name: str) -> None:
+    model = create_model(name, img_size=32, width=4).eval()  # conf/profile/tiny.yaml
+    with torch.no_grad():
+        assert model(torch.randn(2, 3, 32, 32)).seg_logits.shape == (2, 2, 32, 32)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_class_counts_follow_arguments(name: str) -> None:
+    model = create_model(name, num_classes=5, num_seg_classes=4, img_size=64, width=8).eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, 3, 64, 64))
+    assert out.seg_logits.shape == (2, 4, 64, 64) and out.cls_logits.shape == (2, 5)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_gradient_reaches_every_parameter(name: str) -> None:
+    torch.manual_seed(0)
+    model = create_model(name, img_size=64, width=8).train()
+    out = model(torch.randn(2, 3, 64, 64))
+    # random weights, so no parameter's gradient cancels by symmetry (e.g. a softmax-invariant sum)
+    loss = (out.seg_logits * torch.randn_like(out.seg_logits)).sum()
+    loss = loss + (out.cls_logits * torch.randn_like(out.cls_logits)).sum()
+    loss.backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.any()]
+    assert not missing, f"no gradient for {missing}"
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", sorted(set(MODELS) - ANY_SIZE))
+def test_side_not_divisible_raises(name: str) -> None:
+    model = create_model(name, img_size=64, width=8).eval()
+    with pytest.raises(ValueError, match="divisible"):
+        model(torch.randn(1, 3, 72, 72))
+    with pytest.raises(ValueError, match="divisible"):
+        create_model(name, img_size=72, width=8)
+
+
+@pytest.mark.parametrize("name", ["resformer_sequential", "resformer_parallel", "tang2023"])
+def test_resolution_bound_models_reject_other_sizes(name: str) -> None:
+    model = create_model(name, img_size=64, width=8).eval()
+    with pytest.raises(ValueError, match="img_size=64"):
+        model(torch.randn(1, 3, 128, 128))
+
+
+def test_non_image_input_raises() -> None:
+    model = create_model("he2020", img_size=64, width=8)
+    with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
+        model(torch.randn(1, 1, 64, 64))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_unknown_option_is_an_error(name: str) -> None:
+    if name in ANY_SIZE:
+        pytest.skip("the spine's baseline ignores unknown options")
+    with pytest.raises(TypeError):
+        create_model(name, img_size=64, width=8, no_such_option=1)
+
+
+def test_dfe_switch_removes_only_the_dfe_modules() -> None:
+    full = create_model("resformer_parallel", img_size=64, width=8)
+    ablated = create_model("resformer_parallel_nodfe", img_size=64, width=8)
+    dfe = {n for n, _ in full.named_parameters() if ".enhance." in n}
+    assert dfe and {n for n, _ in full.named_parameters()} - dfe == {
+        n for n, _ in ablated.named_parameters()
+    }
+
+
+def test_sequential_and_parallel_differ_only_in_wiring() -> None:
+    torch.manual_seed(0)
+    seq = create_model("resformer_sequential", img_size=64, width=8).eval()
+    par = create_model("resformer_parallel", img_size=64, width=8).eval()
+    par.load_state_dict(seq.state_dict())
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert not torch.allclose(seq(x).seg_logits, par(x).seg_logits)
+
+
+def test_gende_classifier_inputs() -> None:
+    for cls_input in ("encoder", "decoder", "both"):
+        model = create_model("gende2022", img_size=64, width=8, cls_input=cls_input).eval()
+        with torch.no_grad():
+            assert model(torch.randn(1, 3, 64, 64)).cls_logits.shape == (1, 3)
+    with pytest.raises(ValueError, match="cls_input"):
+        create_model("gende2022", cls_input="bottleneck")
+
+
+def test_swin_window_option_is_checked() -> None:
+    with pytest.raises(ValueError, match="window"):
+        create_model("resformer_sequential", img_size=64, width=8, window_size=7)
+    model = create_model("resformer_sequential", img_size=224, width=8, window_size=7).eval()
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 224, 224)).seg_logits.shape == (1, 2, 224, 224)
+
+
+CONF = Path(medmtl.__file__).parent / "conf" / "model"
+
+
+def test_every_model_has_a_hydra_config() -> None:
+    assert {p.stem for p in CONF.glob("*.yaml")} == set(MODELS)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_hydra_config_builds_its_model(name: str) -> None:
+    options = OmegaConf.to_container(OmegaConf.load(CONF / f"{name}.yaml"))
+    assert options.pop("name") == name
+    assert not {"num_classes", "num_seg_classes", "img_size"} & set(options)  # from dataset
+    model = create_model(name, img_size=64, **{**options, "width": 8}).eval()  # demo profile
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 64, 64)).seg_logits.shape == (1, 2, 64, 64)
+
+
+def test_models_command_lists_every_model(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser()
+    models_command.register(parser.add_subparsers())
+    args = parser.parse_args(["models"])
+    assert args.func(args) == 0
+    table = capsys.readouterr().out
+    for name in MODELS:
+        assert f"| {name} |" in table
+    assert "| resformer_sequential | 45.44 M | 722.3 k |" in table

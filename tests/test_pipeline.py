@@ -1,0 +1,104 @@
+"""End to end: the whole DAG on a tiny profile, through Snakemake and through DVC, on the
+synthetic default and on the real ISIC 2017 mirror. CI runs these (they take about a minute)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from medmtl import tracking
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+MODELS = ["resunet", "he2020"]
+pytestmark = pytest.mark.slow
+
+
+def make_project(tmp_path: Path, **params) -> Path:
+    """A git repository holding a copy of the workflow files, `params` merged into params.yaml
+    (committed, so the runs record a clean work tree and the audit can pass)."""
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("Snakefile", "dvc.yaml", ".dvcignore", ".gitignore"):
+        shutil.copy(ROOT / name, project / name)
+    shutil.copytree(ROOT / "workflow", project / "workflow")
+    shutil.copytree(ROOT / "src/medmtl/conf", project / "src/medmtl/conf")  # a dvc.yaml dep
+    config = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for key, value in params.items():
+        config[key] = {**config[key], **value} if isinstance(value, dict) else value
+    (project / "params.yaml").write_text(yaml.safe_dump(config))
+    run(project, "git", "init", "-q")
+    run(project, "git", "add", ".")
+    run(project, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "project")
+    return project
+
+
+def run(project: Path, *cmd: str) -> str:
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
+    done = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, f"{cmd} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout + done.stderr
+
+
+def finished_training_runs(project: Path) -> list[tuple[str, str]]:
+    client = tracking.client(f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("medmtl")
+    runs = client.search_runs([experiment.experiment_id], "tags.`medmtl.stage` = 'train'")
+    assert all(r.info.status == "FINISHED" for r in runs)
+    return sorted((r.data.tags["medmtl.model"], r.data.tags["medmtl.seed"]) for r in runs)
+
+
+def tiny(**params) -> dict:
+    return {"profile": "tiny", "models": MODELS, "reference_model": "he2020", **params}
+
+
+def test_snakemake_runs_table4_on_synthetic(tmp_path: Path) -> None:
+    synthetic = {"n_train": 40, "n_val": 16, "n_test": 24, "size": 48}
+    project = make_project(tmp_path, **tiny(seeds=[0, 1, 2], synthetic=synthetic))
+    run(project, "snakemake", "--cores", "8", "results/tables/table4.tex")
+    table = (project / "results/tables/table4.tex").read_text()
+    assert "He et al." in table and r"\begin{tabular}" in table
+    expected = sorted((m, str(s)) for m in MODELS for s in (0, 1, 2))
+    assert finished_training_runs(project) == expected  # one run per job, none lost
+    assert "Nothing to be done" in run(
+        project, "snakemake", "--cores", "8", "results/tables/table4.tex"
+    )
+    assert "ok" in run(project, "medmtl", "audit", "results/tables/table4.tex")
+
+
+def test_dvc_repro_runs_the_same_dag(tmp_path: Path) -> None:
+    synthetic = {"n_train": 30, "n_val": 12, "n_test": 16, "size": 48}
+    project = make_project(tmp_path, **tiny(seeds=[0, 1], synthetic=synthetic))
+    run(project, "dvc", "init", "-q")
+    run(project, "dvc", "repro")
+    assert (project / "results/tables/table4.tex").exists()
+    assert finished_training_runs(project) == sorted((m, str(s)) for m in MODELS for s in (0, 1))
+    assert "up to date" in run(project, "dvc", "status")
+
+
+def test_snakemake_runs_table4_on_the_isic2017_mirror(tmp_path: Path, isic2017_mirror_dir) -> None:
+    isic = {"source": str(isic2017_mirror_dir), "parts": ["training", "validation"]}
+    project = make_project(tmp_path, **tiny(seeds=[0, 1], dataset="isic2017", isic2017=isic))
+    run(project, "snakemake", "--cores", "8", "results/tables/table4.tex")
+    table = (project / "results/tables/table4.tex").read_text()
+    assert "isic2017" in table and "test = official validation" in table  # caption: split policy
+    predictions = project / "results/predictions/isic2017_test/he2020/seed0.parquet"
+    import pandas as pd
+
+    assert len(pd.read_parquet(predictions)) == 150  # the official validation part is the test
+
+
+def test_unknown_model_in_params_fails_before_any_job(tmp_path: Path) -> None:
+    project = make_project(tmp_path, models=["resunet", "no_such_model"])
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
+    done = subprocess.run(
+        ["snakemake", "-n", "--cores", "1"], cwd=project, env=env, capture_output=True, text=True
+    )
+    assert done.returncode != 0
+    assert "models: 'no_such_model' is not one of" in done.stdout + done.stderr
