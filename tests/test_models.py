@@ -16,8 +16,6 @@ from medmtl.commands import models as models_command
 from medmtl.models import MTLOutput, create_model, list_models
 
 MODELS = list_models()
-# The spine's plain baseline interpolates its skips and accepts any side (kept as it is).
-ANY_SIZE = {"resunet"}
 
 
 @pytest.fixture(autouse=True)
@@ -87,7 +85,7 @@ def test_gradient_reaches_every_parameter(name: str) -> None:
     assert all(torch.isfinite(p.grad).all() for p in model.parameters())
 
 
-@pytest.mark.parametrize("name", sorted(set(MODELS) - ANY_SIZE))
+@pytest.mark.parametrize("name", MODELS)
 def test_side_not_divisible_raises(name: str) -> None:
     model = create_model(name, img_size=64, width=8).eval()
     with pytest.raises(ValueError, match="divisible"):
@@ -111,8 +109,6 @@ def test_non_image_input_raises() -> None:
 
 @pytest.mark.parametrize("name", MODELS)
 def test_unknown_option_is_an_error(name: str) -> None:
-    if name in ANY_SIZE:
-        pytest.skip("the spine's baseline ignores unknown options")
     with pytest.raises(TypeError):
         create_model(name, img_size=64, width=8, no_such_option=1)
 

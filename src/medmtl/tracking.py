@@ -29,13 +29,17 @@ T = TypeVar("T")
 RUN_KEY_TAGS = ("medmtl.stage", "medmtl.output")
 
 
-def _retry(call: Callable[[], T], attempts: int = 12) -> T:
-    """Run `call`, retrying with jittered exponential back-off while SQLite is locked."""
+def _retry(
+    call: Callable[[], T], transient: tuple[str, ...] = ("locked",), attempts: int = 12
+) -> T:
+    """Run `call`, retrying with jittered exponential back-off while the error message holds
+    one of `transient` (by default: SQLite is locked)."""
     for attempt in range(attempts):
         try:
             return call()
         except Exception as err:  # sqlalchemy OperationalError or MlflowException wrapping it
-            if "locked" not in str(err).lower() or attempt == attempts - 1:
+            message = str(err).lower()
+            if not any(t in message for t in transient) or attempt == attempts - 1:
                 raise
             time.sleep(min(5.0, 0.05 * 2**attempt) * (0.5 + random.random()))
     raise AssertionError("unreachable")
@@ -118,7 +122,12 @@ def log_dataset(
         warnings.simplefilter("ignore", UserWarning)
         dataset = mlflow.data.from_pandas(frame, source=source, name=name, digest=digest[:36])
     entity = DatasetInput(dataset._to_mlflow_entity(), [InputTag(MLFLOW_DATASET_CONTEXT, context)])
-    _retry(lambda: client(uri).log_inputs(run_id, datasets=[entity]))
+    # Parallel jobs log the same dataset: MLflow checks then inserts it, so one of two racing
+    # jobs hits the unique constraint; on retry it finds the row and only links it.
+    _retry(
+        lambda: client(uri).log_inputs(run_id, datasets=[entity]),
+        transient=("locked", "unique constraint failed"),
+    )
 
 
 def finish_run(uri: str, run_id: str, status: str = "FINISHED") -> None:

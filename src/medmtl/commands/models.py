@@ -39,7 +39,7 @@ def summary(name: str) -> str:
     from medmtl.models import registry
 
     registry.list_models()  # imports every model module
-    doc = registry._REGISTRY[name].__doc__ or ""
+    doc = registry.model_factory(name).__doc__ or ""
     return doc.strip().splitlines()[0] if doc.strip() else ""
 
 

@@ -56,9 +56,14 @@ def list_models() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def create_model(name: str, **kwargs) -> nn.Module:
-    """Build the model registered as `name`; raise with the known names if it is unknown."""
+def model_factory(name: str) -> Callable[..., nn.Module]:
+    """The factory registered as `name` (its docstring describes the model)."""
     _import_all()
     if name not in _REGISTRY:
         raise KeyError(f"unknown model {name!r}; known models: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name](**kwargs)
+    return _REGISTRY[name]
+
+
+def create_model(name: str, **kwargs) -> nn.Module:
+    """Build the model registered as `name`; raise with the known names if it is unknown."""
+    return model_factory(name)(**kwargs)

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from medmtl.models.blocks.resnet import ResidualBlock
+from medmtl.models.checks import check_image
 from medmtl.models.registry import MTLOutput, register_model
 
 
@@ -35,6 +36,7 @@ class ResUNet(nn.Module):
         self.cls_head = nn.Linear(widths[3], num_classes)
 
     def forward(self, x: Tensor) -> MTLOutput:
+        check_image(x, 16)
         skips = [self.stem(x)]
         for block in self.down:
             skips.append(block(skips[-1]))
@@ -48,7 +50,10 @@ class ResUNet(nn.Module):
 
 @register_model("resunet")
 def resunet(
-    *, num_classes: int = 3, num_seg_classes: int = 2, width: int = 64, **_: object
+    *, num_classes: int = 3, num_seg_classes: int = 2, width: int = 64, img_size: int = 224
 ) -> ResUNet:
-    """Residual U-Net with a GAP + linear classification head on the bottleneck."""
+    """Residual U-Net with a GAP + linear classification head on the bottleneck (any side
+    divisible by 16)."""
+    if img_size % 16:
+        raise ValueError(f"image side must be divisible by 16, got img_size={img_size}")
     return ResUNet(num_classes, num_seg_classes, width)
