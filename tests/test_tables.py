@@ -159,10 +159,13 @@ def test_plain_cell_and_cell_number():
 
 def test_vs_paper_tex_and_md():
     cells = tables.derive_cells(SUMMARIES, STATS)
-    tex = tables.render_vs_paper_tex(cells, "% header\n", "tab:vs")
+    note = tables.setting_note("synthetic", "demo")
+    tex = tables.render_vs_paper_tex(cells, "% header\n", "tab:vs", note)
     assert r"ResFormer - Parallel & JI & 78.5 $\pm$ 0.1 & 78.4 & $+0.1$ \\" in tex
     assert r"my\_model & JI & 75.1 $\pm$ 0.0 & -- & -- \\" in tex
-    markdown = tables.render_vs_paper_md(cells)
+    assert "Ours: synthetic, profile demo" in tex and "settings differ" in tex
+    markdown = tables.render_vs_paper_md(cells, note)
+    assert "settings differ" in markdown
     assert "| He et al. | Acc | 80.0 ± 0.0 | 83.2 | -3.2 |" in markdown
     assert "| my_model | JI |" in markdown
 
@@ -185,7 +188,13 @@ def test_markdown_table():
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed")
 def test_table_compiles_with_pdflatex(tmp_path):
     cells = tables.derive_cells(SUMMARIES, STATS)
-    body = _render() + "\n" + tables.render_vs_paper_tex(cells, "% vs paper\n", "tab:vs")
+    body = (
+        _render()
+        + "\n"
+        + tables.render_vs_paper_tex(
+            cells, "% vs paper\n", "tab:vs", tables.setting_note("isic2017", "paper")
+        )
+    )
     document = "\n".join(
         [
             r"\documentclass{article}",

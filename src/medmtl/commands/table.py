@@ -56,10 +56,11 @@ def run(args: argparse.Namespace) -> int:
     )
     written = [args.out, prov_path]
     if args.vs_paper:
-        vs_tex = tables.render_vs_paper_tex(cells, header, f"{args.label}_vs_paper")
+        note = tables.setting_note(meta["dataset"], meta["profile"])
+        vs_tex = tables.render_vs_paper_tex(cells, header, f"{args.label}_vs_paper", note)
         args.vs_paper.parent.mkdir(parents=True, exist_ok=True)
         args.vs_paper.write_text(vs_tex)
-        args.vs_paper.with_suffix(".md").write_text(tables.render_vs_paper_md(cells))
+        args.vs_paper.with_suffix(".md").write_text(tables.render_vs_paper_md(cells, note))
         written += [args.vs_paper, args.vs_paper.with_suffix(".md")]
     print("wrote " + ", ".join(map(str, written)))
     return 0
