@@ -1,5 +1,7 @@
-# medmtl: download -> preprocess -> splits -> train (models x seeds) -> evaluate -> stats -> tables.
+# medmtl: download -> preprocess -> splits -> train (models x seeds) -> evaluate -> stats -> tables,
+# and external validation: train -> external (available external sets) -> external_table.
 # Main job: snakemake --cores 8 results/tables/table4.tex   (knobs: params.yaml)
+# An experiment: snakemake --configfile workflow/experiments/breast.yaml --cores 8 results/tables/external.tex
 # Every rule calls one `medmtl` subcommand; `dvc.yaml` runs the same commands (tests prove it).
 
 configfile: "params.yaml"
@@ -17,3 +19,4 @@ rule all:
     default_target: True
     input:
         "results/tables/table4.tex",
+        "results/tables/external.tex",

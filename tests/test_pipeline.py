@@ -55,7 +55,8 @@ def finished_training_runs(project: Path) -> list[tuple[str, str]]:
 
 
 def tiny(**params) -> dict:
-    return {"profile": "tiny", "models": MODELS, "reference_model": "he2020", **params}
+    models = {"models": MODELS, "reference_model": "he2020", "baseline_model": "resunet"}
+    return {"profile": "tiny", **models, **params}
 
 
 def test_snakemake_runs_table4_on_synthetic(tmp_path: Path) -> None:

@@ -18,8 +18,12 @@ def _manifest(counts: dict[tuple[str, int], int]) -> pd.DataFrame:
     rows = []
     for (subset, label), n in counts.items():
         rows += [
-            {"case_id": f"{subset}_{label}_{i:04d}", "subset": subset, "label": label,
-             "image_sha256": f"{subset}{label}{i}"}
+            {
+                "case_id": f"{subset}_{label}_{i:04d}",
+                "subset": subset,
+                "label": label,
+                "image_sha256": f"{subset}{label}{i}",
+            }
             for i in range(n)
         ]
     return pd.DataFrame(rows).sample(frac=1.0, random_state=0)  # order must not matter
@@ -119,13 +123,15 @@ def test_load_errors(tmp_path):
 def test_real_mirror_fallback_split(isic2017_mirror_dir):
     cases = list(read_isic2017(isic2017_mirror_dir))
     manifest = pd.DataFrame(
-        {"case_id": c.case_id, "subset": c.subset, "label": CLASS_NAMES.index(c.label_name),
-         "image_sha256": c.image_file}
+        {
+            "case_id": c.case_id,
+            "subset": c.subset,
+            "label": CLASS_NAMES.index(c.label_name),
+            "image_sha256": c.image_file,
+        }
         for c in cases
     )
-    splits = make_splits(
-        manifest, dataset="isic2017", seed=12345, val_fraction=0.1
-    )
+    splits = make_splits(manifest, dataset="isic2017", seed=12345, val_fraction=0.1)
     label = dict(zip(manifest["case_id"], manifest["label"], strict=True))
     assert Counter(label[i] for i in splits["val"]) == {0: 137, 1: 37, 2: 25}
     assert (len(splits["train"]), len(splits["val"]), len(splits["test"])) == (1801, 199, 150)

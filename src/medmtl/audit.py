@@ -11,6 +11,12 @@ dirty work tree and checkpoints selected on the evaluated split (a leak: DESIGN.
 Findings are `ok`, `mismatch` or `missing` (the last two fail the audit), or `skipped`
 (informational: a checkpoint no longer on disk; colours and marks when inputs are missing,
 since ranks and Holm-adjusted tests need every model).
+
+The external-validation table (provenance `"kind": "external"`) is audited the same way, row
+by row: its cells are keyed (eval set, column) instead of (model, metric), so a finding's
+`model` and `metric` hold the eval set and the column there (`--cell udiat_b,DSC/proposed`);
+p values are re-derived with the Holm correction over the whole table, and the row of a set
+that was not available must still say so.
 """
 
 from __future__ import annotations
@@ -23,12 +29,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from medmtl import tables
+from medmtl import external_table, tables
 from medmtl.errors import UserError
 from medmtl.hashing import file_sha256
 from medmtl.predictions import PredictionFile, check_consistent, read_prediction_file
-from medmtl.provenance import provenance_path, read_provenance, runs_by_model
-from medmtl.stats import compute_stats
+from medmtl.provenance import external_runs, provenance_path, read_provenance, runs_by_model
+from medmtl.stats import compute_stats, compute_stats_across
 
 OK, MISMATCH, MISSING, SKIPPED = "ok", "mismatch", "missing", "skipped"
 FAILING = (MISMATCH, MISSING)
@@ -213,6 +219,9 @@ def audit_table(tex: Path, run_status: RunStatus, tracking_uri: str | None = Non
     except UserError as err:
         raise UserError(f"{tex}: {err}") from err
     base = provenance_path(tex).parent
+    if document.get("kind") == "external":
+        findings = _audit_external(document, rows, base, run_status, tracking_uri)
+        return AuditReport(tex, document, findings)
     findings = [_check_recorded_file(document, key, base) for key in ("stats", "split")]
     loaded = {}
     for model, runs in runs_by_model(document).items():
@@ -230,13 +239,130 @@ def audit_table(tex: Path, run_status: RunStatus, tracking_uri: str | None = Non
     return AuditReport(tex, document, findings)
 
 
+def _audit_external(
+    document: dict[str, Any],
+    rows: dict[str, list[str]],
+    base: Path,
+    run_status: RunStatus,
+    tracking_uri: str | None,
+) -> list[Finding]:
+    """Audit of the external-validation table: files and runs, then every row's cells."""
+    findings = [_check_recorded_file(document, key, base) for key in ("stats", "status")]
+    loaded = {}
+    for eval_set, by_model in external_runs(document).items():
+        files = []
+        for model, runs in by_model.items():
+            for run in runs:
+                finding, loaded_file = _load_run(run, base, model)
+                checked = [finding, *_check_run(run, model, run_status, tracking_uri)]
+                findings += [
+                    replace(f, subject=f"{eval_set}: {f.subject}", model=eval_set) for f in checked
+                ]
+                files += [loaded_file] if loaded_file else []
+        if len(files) == sum(map(len, by_model.values())):
+            loaded[eval_set] = files
+    derived, complete, rederive_findings = _rederive_external(document, loaded)
+    findings += rederive_findings
+    for entry in document["sets"]:
+        findings += _check_external_row(
+            entry, rows.get(tables.escape_latex(entry["name"])), derived, complete
+        )
+    labels = {tables.escape_latex(entry["name"]) for entry in document["sets"]}
+    findings += [
+        Finding(MISMATCH, f"row {label}", "row not in the provenance")
+        for label in sorted(set(rows) - labels)
+    ]
+    return findings
+
+
+def _rederive_external(
+    document: dict[str, Any], loaded: dict[str, list[PredictionFile]]
+) -> tuple[dict[str, external_table.ExternalRow], bool, list[Finding]]:
+    """Rows from the loaded files as `medmtl external-table` derives them; p values only when
+    every available set's files loaded and are consistent (Holm needs the whole table)."""
+    available = [entry["name"] for entry in document["sets"] if entry["available"]]
+    complete = set(loaded) == set(available)
+    findings = []
+    for name, files in loaded.items():
+        try:
+            check_consistent(files)
+        except UserError as err:
+            findings.append(Finding(MISMATCH, f"{name} prediction files", str(err), model=name))
+            complete = False
+    stats = None
+    if complete:
+        params = document["stats"]
+        eval_sets = {name: loaded[name] for name in available}
+        stats = compute_stats_across(
+            eval_sets, document["reference"], document["alpha"], params["n_boot"], params["seed"]
+        )
+    else:
+        message = "p values not re-derived: inputs missing or inconsistent"
+        findings.append(Finding(SKIPPED, "table", message))
+    derived = external_table.derive_rows(loaded, stats, document["baseline"], document["reference"])
+    return derived, complete, findings
+
+
+def _check_external_row(
+    entry: dict[str, Any],
+    found: list[str] | None,
+    derived: dict[str, external_table.ExternalRow],
+    complete: bool,
+) -> list[Finding]:
+    """Compare one row of the `.tex` with its re-derived cells (or its "not available")."""
+    name = entry["name"]
+    if found is None:
+        return [Finding(MISSING, f"row {name}", "row not in the .tex", model=name)]
+    if not entry["available"]:
+        expected = external_table.MissingRow(name, entry["reason"]).rendered()
+        status = OK if found == expected else MISMATCH
+        message = f"not available: {entry['reason']}"
+        return [Finding(status, f"row {name}", message, expected[0], found[0], model=name)]
+    row = derived.get(name)
+    if row is None:
+        message = "cannot re-derive: prediction files missing"
+        return [Finding(MISSING, f"row {name}", message, model=name)]
+    if len(found) != len(external_table.COLUMNS):
+        return [Finding(MISMATCH, f"row {name}", f"has {len(found)} cells", model=name)]
+    findings = []
+    for column, expected, cell in zip(external_table.COLUMNS, row.rendered(), found, strict=True):
+        subject, shown = f"cell {name},{column}", tables.plain_cell(cell)
+        if column.endswith("/p") and not complete:
+            findings.append(
+                Finding(SKIPPED, subject, "p value not re-derived", "", shown, name, column)
+            )
+        elif cell == expected:
+            findings.append(
+                Finding(OK, subject, "matches the re-derived value", "", shown, name, column)
+            )
+        else:
+            message = (
+                "differs from the value re-derived from the prediction files (hand-edited .tex?)"
+            )
+            findings.append(
+                Finding(
+                    MISMATCH, subject, message, tables.plain_cell(expected), shown, name, column
+                )
+            )
+    return findings
+
+
+def _cell_key(record: dict[str, Any]) -> tuple[str, str]:
+    """How `--cell` names a cell: (model, metric) in Table 4, (eval set, column) in the
+    external-validation table."""
+    if "column" in record:
+        return record["eval_set"], record["column"]
+    return record["model"], record["metric"]
+
+
 def cell_findings(report: AuditReport, model: str, metric: str) -> list[Finding]:
     """Findings bearing on one cell: its own, its model's runs and files, table-wide ones.
+    In the external-validation table `model` is the eval set and `metric` the column.
 
     Raises:
         UserError: the table has no such cell.
     """
-    cells = {(c["model"], c["metric"]) for c in report.provenance["cells"]}
+    cells = {_cell_key(c) for c in report.provenance["cells"]}
     if (model, metric) not in cells:
         known = ", ".join(f"{m},{k}" for m, k in sorted(cells))
         raise UserError(f"{report.tex}: no cell {model},{metric}; cells: {known}")
@@ -246,9 +372,7 @@ def cell_findings(report: AuditReport, model: str, metric: str) -> list[Finding]
 def cell_lineage(report: AuditReport, model: str, metric: str) -> str:
     """One cell's full provenance record (runs, hashes, test) as indented JSON."""
     cell_findings(report, model, metric)  # validates the cell name
-    record = next(
-        c for c in report.provenance["cells"] if (c["model"], c["metric"]) == (model, metric)
-    )
+    record = next(c for c in report.provenance["cells"] if _cell_key(c) == (model, metric))
     return json.dumps(record, indent=2, sort_keys=True)
 
 

@@ -21,8 +21,10 @@ COMMANDS = (
     "init_tracking",
     "train",
     "evaluate",
+    "external",
     "stats",
     "table",
+    "external_table",
     "audit",
     "models",
 )

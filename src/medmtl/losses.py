@@ -3,7 +3,10 @@
     L = lambda_1 * L_wce(y_cls_hat, y_cls) + lambda_2 * L_dice(y_seg_hat, y_seg),
     lambda_1 = 0.25, lambda_2 = 1.
 
-The same loss trains every model, so Table 4 compares architectures, not losses.
+The same loss trains every model, so Table 4 compares architectures, not losses. An optional
+third term, the BI-RADS consistency regulariser of arXiv:2511.15968 (`medmtl.birads`), is off
+unless `trainer.consistency_weight` > 0; its prior has learnable weights, so the optimiser must
+include `MultiTaskLoss.parameters()`.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from medmtl.birads import BiradsConsistency
 from medmtl.models import MTLOutput
 
 
@@ -49,16 +53,30 @@ def soft_dice_loss(logits: Tensor, masks: Tensor, eps: float = 1e-5) -> Tensor:
 
 
 class MultiTaskLoss(nn.Module):
-    """lambda_1 * L_wce + lambda_2 * L_dice; a zero weight gives the single-task ablations
-    of Table 8 (classification only: lambda_2 = 0; segmentation only: lambda_1 = 0)."""
+    """lambda_1 * L_wce + lambda_2 * L_dice [+ consistency_weight * L_consistency]; a zero weight
+    gives the single-task ablations of Table 8 (classification only: lambda_2 = 0; segmentation
+    only: lambda_1 = 0). The returned dict has `consistency` only when the term is on."""
 
-    def __init__(self, cls_weight: float, seg_weight: float, class_weights: Tensor | None) -> None:
+    def __init__(
+        self,
+        cls_weight: float,
+        seg_weight: float,
+        class_weights: Tensor | None,
+        consistency: BiradsConsistency | None = None,
+        consistency_weight: float = 0.0,
+    ) -> None:
         super().__init__()
         self.cls_weight = cls_weight
         self.seg_weight = seg_weight
         self.register_buffer("class_weights", class_weights)
+        self.consistency = consistency
+        self.consistency_weight = consistency_weight
 
     def forward(self, out: MTLOutput, masks: Tensor, labels: Tensor) -> dict[str, Tensor]:
         cls = weighted_multilabel_ce(out.cls_logits.float(), labels, self.class_weights)
         seg = soft_dice_loss(out.seg_logits, masks)
-        return {"loss": self.cls_weight * cls + self.seg_weight * seg, "cls": cls, "seg": seg}
+        losses = {"loss": self.cls_weight * cls + self.seg_weight * seg, "cls": cls, "seg": seg}
+        if self.consistency is not None:
+            losses["consistency"] = self.consistency(out)
+            losses["loss"] = losses["loss"] + self.consistency_weight * losses["consistency"]
+        return losses

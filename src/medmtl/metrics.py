@@ -24,6 +24,9 @@ import numpy as np
 import pandas as pd
 
 FAITHFUL_METRICS = ("JI", "DSC", "Acc", "Sen", "Spe")
+# Label of a case whose true class the model cannot predict (an external set's class mapped to
+# no training class, `medmtl.external`): it counts in the segmentation metrics only.
+UNMAPPED_LABEL = -1
 CLEAN_METRICS = ("JI_native", "DSC_native", "Acc3")  # plus AUC_<class> per class
 THRESHOLD = 0.5
 
@@ -186,20 +189,22 @@ def summarize(predictions: pd.DataFrame, class_names: list[str]) -> dict[str, fl
     """All metrics of one prediction file (one model, one seed), as percentages.
 
     Args:
-        predictions: Prediction-file rows (docs/architecture.md, "Prediction file").
+        predictions: Prediction-file rows (docs/architecture.md, "Prediction file"); rows
+            labelled `UNMAPPED_LABEL` count in the segmentation metrics only.
         class_names: Class names in index order; `prob_<name>` columns hold the softmax.
 
     Returns:
         Stable keys: faithful `JI, DSC, Acc, Sen, Spe`; clean `JI_native, DSC_native, Acc3`
         and `AUC_<class name>` per class.
     """
-    probs = predictions[[f"prob_{name}" for name in class_names]].to_numpy(float)
-    labels = predictions["label"].to_numpy()
+    classified = predictions[predictions["label"] != UNMAPPED_LABEL]
+    probs = classified[[f"prob_{name}" for name in class_names]].to_numpy(float)
+    labels = classified["label"].to_numpy()
     ji, dsc = segmentation_summary(predictions, "seg")
     ji_native, dsc_native = segmentation_summary(predictions, "native")
     summary = {"JI": ji, "DSC": dsc, **micro_scores(one_vs_rest_counts(probs, labels))}
     summary |= {"JI_native": ji_native, "DSC_native": dsc_native}
-    summary["Acc3"] = accuracy(predictions["pred_label"].to_numpy(), labels)
+    summary["Acc3"] = accuracy(classified["pred_label"].to_numpy(), labels)
     for index, name in enumerate(class_names):
         summary[f"AUC_{name}"] = roc_auc(probs[:, index], labels == index)
     return summary

@@ -12,12 +12,20 @@ evaluate` was given it, relative to the directory commands run from), `config_sh
 resolved run config), `profile` and `tracking_uri` (the MLflow store of `run_id`). Every
 downstream number is computed from these files alone (DESIGN.md, "Data contracts"), so a
 missing column or key is an error naming the file.
+
+External sets (`medmtl external`, `results/predictions/external/<eval_set>/...`): `subset` is
+"all" (every case of the set), `dataset` and `data_sha256` are the external set's, and the
+metadata adds `train_dataset`, `train_data_sha256`, `label_map` (external class -> training
+class or null) and `unmapped_labels` (external class -> number of its cases, labelled
+`metrics.UNMAPPED_LABEL` because the model cannot predict the class); a column `source_label`
+holds each case's external class name.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,10 +33,10 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-import yaml
 
 from medmtl.errors import UserError
 from medmtl.hashing import file_sha256
+from medmtl.metrics import UNMAPPED_LABEL
 
 METADATA_KEY = b"medmtl"
 COUNT_COLUMNS = ("seg_tp", "seg_fp", "seg_fn", "native_tp", "native_fp", "native_fn")
@@ -63,6 +71,7 @@ SHARED_METADATA = (
     "profile",
     "split_sha256",
     "data_sha256",
+    "label_map",  # external sets only (None for the others)
 )
 _SEED_FILE = re.compile(r"seed(\d+)\.parquet")
 
@@ -112,8 +121,17 @@ def _validate(frame: pd.DataFrame, meta: dict[str, Any], source: str) -> None:
     if frame["case_id"].duplicated().any():
         raise UserError(f"{source}: duplicate case_id values")
     labels = frame["label"].to_numpy()
-    if len(frame) and (labels.min() < 0 or labels.max() >= len(class_names)):
-        raise UserError(f"{source}: 'label' outside 0..{len(class_names) - 1}")
+    unmapped = labels == UNMAPPED_LABEL
+    mapped = labels[~unmapped]
+    if ((mapped < 0) | (mapped >= len(class_names))).any():
+        raise UserError(
+            f"{source}: 'label' outside 0..{len(class_names) - 1} (or {UNMAPPED_LABEL}: unmapped)"
+        )
+    if unmapped.sum() != sum(meta.get("unmapped_labels", {}).values()):
+        raise UserError(
+            f"{source}: {unmapped.sum()} case(s) labelled {UNMAPPED_LABEL} but metadata "
+            f"'unmapped_labels' counts {meta.get('unmapped_labels', {})}"
+        )
     if (frame[list(COUNT_COLUMNS)].to_numpy() < 0).any():
         raise UserError(f"{source}: negative pixel counts")
 
@@ -159,10 +177,10 @@ def read_prediction_file(path: Path) -> PredictionFile:
 def _check_same(files: list[PredictionFile], key: str) -> None:
     first = files[0]
     for other in files[1:]:
-        if other.meta[key] != first.meta[key]:
+        if other.meta.get(key) != first.meta.get(key):
             raise UserError(
-                f"{other.path}: metadata {key!r} is {other.meta[key]!r} but {first.path} has "
-                f"{first.meta[key]!r}; one table needs one {key}"
+                f"{other.path}: metadata {key!r} is {other.meta.get(key)!r} but {first.path} has "
+                f"{first.meta.get(key)!r}; one table needs one {key}"
             )
 
 
@@ -204,11 +222,13 @@ def group_by_model(files: list[PredictionFile]) -> dict[str, list[PredictionFile
     return groups
 
 
-def load_eval_set(directory: Path, params: Path | None = None) -> list[PredictionFile]:
+def load_eval_set(
+    directory: Path, models: Sequence[str] | None = None, seeds: Sequence[int] | None = None
+) -> list[PredictionFile]:
     """Read `<directory>/<model>/seed<k>.parquet` files and check they form one eval set.
 
-    With `params` (a params.yaml), exactly the files of its `models` x `seeds` are read, so
-    files left over from an earlier configuration never enter a table; without it, all of them.
+    With `models` and `seeds` (e.g. the params' lists), exactly their files are read, so
+    files left over from an earlier configuration never enter a table; without, all of them.
     The directory name is the eval set; the model folder and seed file name must agree with
     the file's metadata, so a misplaced file cannot enter the wrong row of a table.
 
@@ -216,13 +236,10 @@ def load_eval_set(directory: Path, params: Path | None = None) -> list[Predictio
         UserError: no files, a listed file missing, a name that disagrees with the metadata,
             or inconsistent files.
     """
-    if params is None:
+    if models is None or seeds is None:
         paths = sorted(p for p in directory.glob("*/seed*.parquet") if _SEED_FILE.fullmatch(p.name))
     else:
-        config = yaml.safe_load(params.read_text())
-        paths = [
-            directory / m / f"seed{s}.parquet" for m in config["models"] for s in config["seeds"]
-        ]
+        paths = [directory / m / f"seed{s}.parquet" for m in models for s in seeds]
     if not paths:
         raise UserError(f"{directory}: no <model>/seed<k>.parquet prediction files")
     files = [read_prediction_file(p) for p in paths]

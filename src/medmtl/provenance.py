@@ -11,6 +11,12 @@ sha256), reference model, alpha, the command that re-derives every cell and the 
 Paths of files the table was built from are relative to the provenance file's folder, so
 table, predictions and stats can move together; checkpoint paths are kept as recorded by
 `medmtl evaluate` (relative to the directory commands run from).
+
+The external-validation table (`build_external_provenance`, `"kind": "external"`) records the
+same per cell, a cell being (eval set, column): `n`, `<metric>/baseline`, `<metric>/proposed`
+(their model's runs) and `<metric>/p` (both models' runs and the test); table-level it adds
+the status file of `medmtl external` and every configured set (available or why not, data
+hash, label map, cases of classes the model cannot predict).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from medmtl.hashing import file_sha256
 if TYPE_CHECKING:
     import pandas as pd
 
+    from medmtl.external_table import ExternalRow
     from medmtl.predictions import PredictionFile
     from medmtl.tables import Cell
 
@@ -113,11 +120,7 @@ def build_provenance(
         "models": list(dict.fromkeys(c.model for c in cells)),
         "reference": stats_meta["reference"],
         "alpha": stats_meta["alpha"],
-        "stats": {
-            "file": relative_to(stats_path, base),
-            "sha256": file_sha256(stats_path),
-            **{key: stats_meta[key] for key in ("n_boot", "seed", "zero_method")},
-        },
+        "stats": _stats_record(stats_meta, stats_path, base),
         "split": {
             "file": relative_to(split_path, base),
             "sha256": file_sha256(split_path),
@@ -129,13 +132,114 @@ def build_provenance(
                 "metric": c.metric,
                 "definition": metrics.metric_definition(c.metric),
                 **shared,
-                "value": {"mean": jsonable(c.mean), "sd": jsonable(c.sd), "n_seeds": c.n_seeds},
+                "value": _cell_value(c),
                 "rendered": c.rendered,
                 "runs": runs[c.model],
                 "test": significance_test(frame, c.model, mark_source.get(c.metric)),
             }
             for c in cells
         ],
+    }
+
+
+def _stats_record(stats_meta: Mapping[str, Any], stats_path: Path, base: Path) -> dict[str, Any]:
+    """The stats file of a table (path, sha256) and the parameters of its tests."""
+    return {
+        "file": relative_to(stats_path, base),
+        "sha256": file_sha256(stats_path),
+        **{key: stats_meta[key] for key in ("n_boot", "seed", "zero_method")},
+    }
+
+
+SET_KEYS = ("name", "dataset", "source", "available", "reason", "data_sha256", "n_cases")
+SET_KEYS += ("label_map", "unmapped_labels")
+
+
+def build_external_provenance(
+    tex: Path,
+    status: tuple[Mapping[str, Any], Path],
+    eval_sets: Mapping[str, list[PredictionFile]],
+    rows: Mapping[str, ExternalRow],
+    stats: tuple[pd.DataFrame, Mapping[str, Any], Path],
+) -> dict[str, Any]:
+    """The provenance document of the external-validation table (module docstring).
+
+    Args:
+        tex: Path of the table's `.tex`.
+        status: (status document, its path), as `medmtl external` wrote it.
+        eval_sets: Set name -> its prediction files (`external_table.load_external_sets`).
+        rows: The rendered rows of the available sets (`external_table.derive_rows`).
+        stats: (stats frame, its metadata, its path) of the table's tests.
+    """
+    from medmtl.external_table import COLUMNS, METRICS, ROLES
+    from medmtl.predictions import group_by_model
+
+    base = provenance_path(tex).parent
+    document, status_path = status
+    frame, stats_meta, stats_path = stats
+    models = dict(zip(ROLES, (document["baseline"], document["proposed"]), strict=True))
+    cells = []
+    for name, row in rows.items():
+        runs = {
+            model: [run_record(f, base) for f in files]
+            for model, files in group_by_model(eval_sets[name]).items()
+        }
+        rendered = dict(zip(COLUMNS, row.rendered(), strict=True))
+        set_stats = frame[frame["eval_set"] == name]
+        specs: list[tuple] = [("n", None, row.n_cases, [], None)]
+        for metric in METRICS:
+            test = significance_test(set_stats, models["baseline"], metric)
+            for role, model in models.items():
+                value = _cell_value(row.cells[f"{metric}/{role}"])
+                specs.append((f"{metric}/{role}", model, value, runs[model], test))
+            both = [*runs[models["baseline"]], *runs[models["proposed"]]]
+            specs.append((f"{metric}/p", None, jsonable(row.p_holm[metric]), both, test))
+        cells += [_external_cell(name, rendered, *spec) for spec in specs]
+    files = [f for files in eval_sets.values() for f in files]
+    return {
+        "schema": SCHEMA_VERSION,
+        "kind": "external",
+        "table": relative_to(tex, base),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "rederive_command": f"medmtl audit {tex}",
+        "profile": files[0].meta["profile"] if files else None,
+        "train_dataset": document["train_dataset"],
+        "seeds": document["seeds"],
+        "baseline": models["baseline"],
+        "reference": models["proposed"],
+        "alpha": stats_meta["alpha"],
+        "stats": _stats_record(stats_meta, stats_path, base),
+        "status": {"file": relative_to(status_path, base), "sha256": file_sha256(status_path)},
+        "sets": [{key: entry.get(key) for key in SET_KEYS} for entry in document["sets"]],
+        "cells": cells,
+    }
+
+
+def _cell_value(cell: Cell) -> dict[str, Any]:
+    """Mean, sd and number of seeds of a rendered cell, strict-JSON ready."""
+    return {"mean": jsonable(cell.mean), "sd": jsonable(cell.sd), "n_seeds": cell.n_seeds}
+
+
+def _external_cell(
+    eval_set: str,
+    rendered: Mapping[str, str],
+    column: str,
+    model: str | None,
+    value: Any,
+    runs: list[dict[str, Any]],
+    test: dict[str, Any] | None,
+) -> dict[str, Any]:
+    metric = column.split("/")[0] if "/" in column else None
+    return {
+        "eval_set": eval_set,
+        "column": column,
+        "model": model,
+        "metric": metric,
+        "definition": metrics.metric_definition(metric) if metric else None,
+        "value": value,
+        "rendered": rendered[column],
+        "runs": runs,
+        "test": test,
     }
 
 
@@ -164,8 +268,17 @@ def read_provenance(path: Path) -> dict[str, Any]:
 
 
 def runs_by_model(document: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """The runs behind each model's cells, in table row order."""
+    """The runs behind each model's cells, in table row order (Table 4)."""
     runs: dict[str, list[dict[str, Any]]] = {}
     for cell in document["cells"]:
         runs.setdefault(cell["model"], cell["runs"])
+    return runs
+
+
+def external_runs(document: Mapping[str, Any]) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """The runs behind the external-validation table: eval set -> model -> runs."""
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for cell in document["cells"]:
+        if cell["model"] is not None:
+            runs.setdefault(cell["eval_set"], {}).setdefault(cell["model"], cell["runs"])
     return runs

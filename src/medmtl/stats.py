@@ -14,7 +14,8 @@ mean over its seeds.
 - Acc3 (marks the Acc column of Table 4): the seed ensemble per case (mean softmax over seeds,
   argmax = prediction), correctness = prediction == label (x100), exact McNemar test
   (`statsmodels.stats.contingency_tables.mcnemar(table, exact=True)`: binomial test on the
-  discordant pairs; statistic = min(b, c)).
+  discordant pairs; statistic = min(b, c)). Cases of a class the model cannot predict
+  (`metrics.UNMAPPED_LABEL`, external sets) have no correctness and drop out.
 
 Effect size, one definition for both tests: the matched-pairs rank-biserial correlation
 r = (R+ - R-) / (R+ + R-) over the non-zero differences (Kerby 2014). For McNemar's 0/1
@@ -28,13 +29,15 @@ seeded with `seed` afresh for every comparison, so each CI is reproducible on it
 Constant differences give the degenerate CI [d, d].
 
 Multiplicity: Holm over all comparisons of one table (`multipletests(method='holm')`,
-passed explicitly: statsmodels defaults to Holm-Sidak); significant = p_holm < alpha.
+passed explicitly: statsmodels defaults to Holm-Sidak); significant = p_holm < alpha. A table
+over several eval sets (external validation) is one family: `compute_stats_across`.
 All means, differences and CIs are in percent (points).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -82,17 +85,20 @@ def case_scores(files: list[PredictionFile]) -> pd.DataFrame:
 
     Returns:
         Frame indexed by sorted case_id with columns JI, DSC (seed mean of per-image values
-        x100, NaN for an empty ground truth) and Acc3 (100 if the seed ensemble is right).
+        x100, NaN for an empty ground truth) and Acc3 (100 if the seed ensemble is right,
+        NaN for an unmapped label).
     """
     frames = [f.frame.set_index("case_id").sort_index() for f in files]
     prob_cols = prob_columns(files[0].meta["class_names"])
     probs = np.mean([fr[prob_cols].to_numpy(float) for fr in frames], axis=0)
     counts = [[fr[c].to_numpy() for c in ("seg_tp", "seg_fp", "seg_fn")] for fr in frames]
+    labels = frames[0]["label"].to_numpy()
+    correct = 100.0 * (probs.argmax(axis=1) == labels)
     return pd.DataFrame(
         {
             "JI": 100 * np.mean([metrics.jaccard(*c) for c in counts], axis=0),
             "DSC": 100 * np.mean([metrics.dice(*c) for c in counts], axis=0),
-            "Acc3": 100.0 * (probs.argmax(axis=1) == frames[0]["label"].to_numpy()),
+            "Acc3": np.where(labels == metrics.UNMAPPED_LABEL, np.nan, correct),
         },
         index=frames[0].index,
     )
@@ -234,17 +240,49 @@ def compute_stats(
         for m in TESTED_METRICS
     ]
     frame = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("p_holm", "significant")])
-    frame["p_holm"] = holm(frame["p"].to_numpy())
+    return _adjust(frame, alpha)
+
+
+def _adjust(frame: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """Holm over all rows of `frame` (one family) and the significance flag."""
+    frame = frame.copy()
+    frame["p_holm"] = holm(frame["p"].to_numpy(float))
     frame["significant"] = frame["p_holm"] < alpha
     return frame[list(COLUMNS)]
 
 
+def compute_stats_across(
+    eval_sets: Mapping[str, list[PredictionFile]],
+    reference: str,
+    alpha: float,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """`compute_stats` on each eval set, Holm over all the comparisons together: the
+    comparisons of one table with one row per eval set (external validation).
+
+    Args:
+        eval_sets: Eval set name -> its prediction files, in table row order.
+        reference, alpha, n_boot, seed: As `compute_stats`.
+    """
+    frames = [compute_stats(f, reference, alpha, n_boot, seed) for f in eval_sets.values()]
+    if not frames:
+        return pd.DataFrame(columns=list(COLUMNS))
+    return _adjust(pd.concat(frames, ignore_index=True), alpha)
+
+
 def stats_metadata(
-    files: list[PredictionFile], reference: str, alpha: float, n_boot: int, seed: int
+    files: list[PredictionFile],
+    reference: str,
+    alpha: float,
+    n_boot: int,
+    seed: int,
+    eval_set: str | None = None,
 ) -> dict[str, Any]:
-    """Parameters and inputs of a stats run, stored with its parquet output."""
+    """Parameters and inputs of a stats run, stored with its parquet output; `eval_set`
+    names a table over several eval sets (default: the files' one)."""
     return {
-        "eval_set": files[0].meta["eval_set"],
+        "eval_set": eval_set or files[0].meta["eval_set"],
         "reference": reference,
         "alpha": alpha,
         "n_boot": n_boot,
@@ -293,7 +331,8 @@ def check_stats_inputs(meta: dict[str, Any], files: list[PredictionFile], stats_
         )
 
 
-_MARKDOWN_HEADER = "model|metric|test|n|mean model|mean ref|diff CI|effect|p|p Holm|sig.".split("|")
+_MARKDOWN_HEADER = "model|metric|test|n|mean model|mean ref|diff CI|effect|p|p Holm|sig.|eval set"
+_MARKDOWN_HEADER = _MARKDOWN_HEADER.split("|")
 
 
 def _fmt(value: float, spec: str) -> str:
@@ -323,6 +362,7 @@ def stats_markdown(frame: pd.DataFrame, meta: dict[str, Any]) -> str:
             _fmt(r.p, ".3g"),
             _fmt(r.p_holm, ".3g"),
             "yes" if r.significant else "no",
+            r.eval_set,
         ]
         for r in frame.itertuples()
     ]

@@ -123,7 +123,7 @@ class Cell:
         return body + (MARK if self.significant else "")
 
 
-def _mean_sd(values: list[float]) -> tuple[float, float]:
+def mean_sd(values: list[float]) -> tuple[float, float]:
     """Mean and sample sd (ddof=1; NaN for one value) of the per-seed values."""
     array = np.asarray(values, float)
     return float(array.mean()), float(array.std(ddof=1)) if array.size > 1 else float("nan")
@@ -155,20 +155,20 @@ def derive_cells(
             cell unmarked.
     """
     marked = _significant(stats)
-    mean_sd = {
-        (model, metric): _mean_sd([seed[metric] for seed in runs])
+    values = {
+        (model, metric): mean_sd([seed[metric] for seed in runs])
         for model, runs in summaries.items()
         for metric in TABLE_METRICS
     }
     colours = {
-        metric: _colours({model: mean_sd[model, metric][0] for model in summaries})
+        metric: _colours({model: values[model, metric][0] for model in summaries})
         for metric in TABLE_METRICS
     }
     return [
         Cell(
             model,
             metric,
-            *mean_sd[model, metric],
+            *values[model, metric],
             n_seeds=len(runs),
             colour=colours[metric].get(model),
             significant=(model, MARK_SOURCE.get(metric)) in marked,

@@ -123,8 +123,9 @@ def run_epoch(
 ) -> dict[str, float]:
     """One pass over `data` in a seeded random order; returns mean losses per image."""
     model.train()
+    loss_fn.train()
     order = torch.randperm(len(data), generator=gen)
-    totals = {"loss": 0.0, "cls": 0.0, "seg": 0.0}
+    totals: dict[str, float] = {}
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         if len(idx) < 2:  # BatchNorm cannot train on a single image
@@ -136,9 +137,15 @@ def run_epoch(
         optimiser.zero_grad(set_to_none=True)
         losses["loss"].backward()
         optimiser.step()
-        for key in totals:
-            totals[key] += losses[key].item() * len(idx)
+        accumulate(totals, losses, len(idx))
     return {key: value / len(data) for key, value in totals.items()}
+
+
+def accumulate(totals: dict[str, float], losses: dict[str, Tensor], n: int) -> None:
+    """Add a batch's mean losses times its size `n` to `totals`, key by key (the loss decides
+    the keys: `consistency` exists only when that term is on)."""
+    for key, value in losses.items():
+        totals[key] = totals.get(key, 0.0) + value.item() * n
 
 
 @torch.no_grad()
@@ -147,7 +154,8 @@ def validation_loss(
 ) -> dict[str, float]:
     """Mean losses over `data` without augmentation (the checkpoint-selection criterion)."""
     model.eval()
-    totals = {"loss": 0.0, "cls": 0.0, "seg": 0.0}
+    loss_fn.eval()
+    totals: dict[str, float] = {}
     for start in range(0, len(data), batch_size):
         sl = slice(start, start + batch_size)
         with autocast(device):
@@ -156,8 +164,7 @@ def validation_loss(
                 data.masks[sl].to(device),
                 data.labels[sl].to(device),
             )
-        for key in totals:
-            totals[key] += losses[key].item() * len(data.labels[sl])
+        accumulate(totals, losses, len(data.labels[sl]))
     return {key: value / len(data) for key, value in totals.items()}
 
 
@@ -197,8 +204,9 @@ def fit(
     on_epoch: Callable[[int, dict[str, float]], None],
 ) -> TrainState:
     """Train from `state.epoch` to `epochs`, keeping `best.pt` (lowest validation loss) and
-    `last.pt` (everything needed to resume) in `run_dir`; `on_epoch` receives each epoch's
-    metrics (for MLflow)."""
+    `last.pt` (everything needed to resume, including the loss's own state: learnable prior
+    weights and running statistics of the consistency term) in `run_dir`; `on_epoch` receives
+    each epoch's metrics (for MLflow). `best.pt` holds the model's weights only."""
     state.history = state.history or []
     bar = tqdm(
         range(state.epoch + 1, epochs + 1),
@@ -232,6 +240,7 @@ def fit(
         save_atomic(
             {
                 "model": model.state_dict(),
+                "loss": loss_fn.state_dict(),
                 "optimiser": optimiser.state_dict(),
                 "gen": gen.get_state(),
                 "torch_rng": torch.get_rng_state(),
@@ -248,11 +257,16 @@ def fit(
 
 
 def restore(
-    path: Path, model: nn.Module, optimiser: torch.optim.Optimizer, gen: torch.Generator
+    path: Path,
+    model: nn.Module,
+    loss_fn: MultiTaskLoss,
+    optimiser: torch.optim.Optimizer,
+    gen: torch.Generator,
 ) -> TrainState:
-    """Load `last.pt` into model, optimiser and generators; return the saved progress."""
+    """Load `last.pt` into model, loss, optimiser and generators; return the saved progress."""
     saved = torch.load(path, map_location="cpu", weights_only=False)
     model.load_state_dict(saved["model"])
+    loss_fn.load_state_dict(saved["loss"])
     optimiser.load_state_dict(saved["optimiser"])
     gen.set_state(saved["gen"])
     torch.set_rng_state(saved["torch_rng"])

@@ -1,7 +1,11 @@
 # Config validation and the few path helpers the rules share; logic lives in the medmtl package.
-from medmtl.workflow import validate_params
+from pathlib import Path
 
-validate_params(config)
+from medmtl.workflow import external_inputs, params_argument, validate_params
+
+# params.yaml, then any --configfile (an experiment): the stages read them merged, as here.
+PARAMS = params_argument(workflow.overwrite_configfiles, Path.cwd())
+validate_params(config, PARAMS.replace(" ", " + "))
 
 wildcard_constraints:
     dataset="[a-z0-9]+",

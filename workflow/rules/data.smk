@@ -3,7 +3,7 @@ rule fetch:
     output: directory("data/raw/{dataset}")
     params: section=lambda w: config.get(w.dataset, {})
     log: "logs/fetch/{dataset}.log"
-    shell: "medmtl fetch --dataset {wildcards.dataset} --params params.yaml --out {output} > {log} 2>&1"
+    shell: f"medmtl fetch --dataset {{wildcards.dataset}} --params {PARAMS} --out {{output}} > {{log}} 2>&1"
 
 
 rule preprocess:

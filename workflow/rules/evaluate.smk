@@ -5,3 +5,21 @@ rule evaluate:
     params: run_dir=run_dir
     log: "logs/evaluate/{dataset}_test/{model}/seed{seed}.log"
     shell: "medmtl evaluate --run {params.run_dir} --subset test --eval-set {wildcards.dataset}_test --out {output} > {log} 2>&1"
+
+
+EXTERNAL = external_inputs(config)
+
+
+rule external:
+    # Predict every available external set with the trained runs, no fine-tuning (params: external)
+    input: EXTERNAL["runs"]
+    output:
+        processed=directory("data/external"),
+        predictions=directory("results/predictions/external"),
+    params:  # re-run when these change, e.g. a release is placed at its source
+        available=EXTERNAL["available"],
+        sets=config["external"],
+        compared=[config["baseline_model"], config["reference_model"]],
+        seeds=config["seeds"],
+    log: "logs/external.log"
+    shell: f"medmtl external --params {PARAMS} --runs results/runs/{DATASET} --processed {{output.processed}} --out {{output.predictions}} > {{log}} 2>&1"

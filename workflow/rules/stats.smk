@@ -7,4 +7,4 @@ rule stats:
         alpha=config["stats"]["alpha"],
         n_boot=config["stats"]["n_boot"],
     log: "logs/stats/{eval_set}.log"
-    shell: "medmtl stats --predictions results/predictions/{wildcards.eval_set} --params params.yaml --reference {params.reference} --alpha {params.alpha} --n-boot {params.n_boot} --out {output} > {log} 2>&1"
+    shell: f"medmtl stats --predictions results/predictions/{{wildcards.eval_set}} --params {PARAMS} --reference {{params.reference}} --alpha {{params.alpha}} --n-boot {{params.n_boot}} --out {{output}} > {{log}} 2>&1"

@@ -11,4 +11,17 @@ rule table4:
         vs_paper_md="results/tables/table4_vs_paper.md",
     params: profile=config["profile"], alpha=config["stats"]["alpha"]
     log: "logs/tables/table4.log"
-    shell: f"medmtl table --predictions results/predictions/{EVAL_SET} --params params.yaml --stats {{input.stats}} --split {{input.split}} --alpha {{params.alpha}} --profile {{params.profile}} --out {{output.tex}} --vs-paper {{output.vs_paper}} > {{log}} 2>&1"
+    shell: f"medmtl table --predictions results/predictions/{EVAL_SET} --params {PARAMS} --stats {{input.stats}} --split {{input.split}} --alpha {{params.alpha}} --profile {{params.profile}} --out {{output.tex}} --vs-paper {{output.vs_paper}} > {{log}} 2>&1"
+
+
+rule external_table:
+    # Render the external-validation table (baseline vs proposed per external set, BI-RADS layout)
+    input: "results/predictions/external"
+    output:
+        tex="results/tables/external.tex",
+        provenance="results/tables/external.provenance.json",
+        stats="results/stats/external.parquet",
+        stats_md="results/stats/external.md",
+    params: alpha=config["stats"]["alpha"], n_boot=config["stats"]["n_boot"]
+    log: "logs/tables/external.log"
+    shell: "medmtl external-table --predictions {input} --alpha {params.alpha} --n-boot {params.n_boot} --stats {output.stats} --out {output.tex} > {log} 2>&1"

@@ -1,10 +1,23 @@
-"""`medmtl evaluate`: per-case predictions of one trained run on one subset, plus an MLflow run."""
+"""`medmtl evaluate`: per-case predictions of one trained run on one subset, plus an MLflow run.
+
+`read_run`, `predict_run`, `prediction_metadata` and `log_evaluation` are shared with
+`medmtl external`, which predicts external sets the same way.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    from omegaconf import DictConfig
+
+    from medmtl.data.preprocess import ProcessedData
 
 HELP = """Predict every case of one split subset with a trained run's best checkpoint and write
 the per-case prediction file (results/predictions/<eval_set>/<model>/seed<k>.parquet):
@@ -30,52 +43,96 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-    from omegaconf import OmegaConf
-
-    from medmtl.commands.train import build_model
     from medmtl.data.preprocess import load_processed
     from medmtl.data.splits import load_splits
+    from medmtl.metrics import summarize
+    from medmtl.predictions import write_prediction_file
+
+    record, cfg = read_run(args.run)
+    data = load_processed(Path(cfg.data_dir))
+    ids = load_splits(Path(cfg.split_file))[args.subset]
+    frame = predict_run(args.run, record, cfg, data, ids)
+    meta = prediction_metadata(record, args.run, args.eval_set, args.subset)
+    write_prediction_file(args.out, frame, meta)
+    metrics = summarize(frame, record["class_names"])
+    log_evaluation(record, args.eval_set, args.out, cfg.tracking.experiment, metrics)
+    return 0
+
+
+def read_run(run_dir: Path) -> tuple[dict, DictConfig]:
+    """A finished training run's `run.json` record and resolved `config.yaml`.
+
+    Raises:
+        UserError: the run has no run.json (not trained, or not finished).
+    """
+    from omegaconf import OmegaConf
+
+    from medmtl.errors import UserError
+
+    record_file = run_dir / "run.json"
+    if not record_file.exists():
+        raise UserError(f"{record_file}: missing; train the run first (medmtl train)")
+    return json.loads(record_file.read_text()), OmegaConf.load(run_dir / "config.yaml")
+
+
+def predict_run(
+    run_dir: Path,
+    record: dict,
+    cfg: DictConfig,
+    data: ProcessedData,
+    ids: Sequence[str],
+    labels: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Prediction-file rows of cases `ids` of `data` by the run's best checkpoint, as is.
+
+    Args:
+        run_dir, record, cfg: The run (`read_run`).
+        data: A processed dataset at the run's input size (the training data, or an external
+            set preprocessed the same way).
+        ids: Case ids to predict, in row order.
+        labels: The `label` column; default: the manifest's (external sets: mapped labels).
+
+    Raises:
+        UserError: the arrays are not at the run's input size, or the checkpoint's sha256
+            differs from the one in run.json.
+    """
+    import numpy as np
+    import torch
+
+    from medmtl.commands.train import build_model
     from medmtl.errors import UserError
     from medmtl.evaluate import predict_cases
     from medmtl.hashing import file_sha256
-    from medmtl.metrics import summarize
-    from medmtl.predictions import write_prediction_file
     from medmtl.train import Split, resolve_device
 
-    record_file = args.run / "run.json"
-    if not record_file.exists():
-        raise UserError(f"{record_file}: missing; train the run first (medmtl train)")
-    record = json.loads(record_file.read_text())
-    cfg = OmegaConf.load(args.run / "config.yaml")
+    if data.size != cfg.dataset.img_size:
+        raise UserError(
+            f"{data.directory}: arrays are {data.size} px but {run_dir} was trained at "
+            f"{cfg.dataset.img_size} px; preprocess at the training size"
+        )
     device = resolve_device(cfg.device)
     torch.set_num_threads(cfg.threads)
-    data = load_processed(Path(cfg.data_dir))
-    ids = load_splits(Path(cfg.split_file))[args.subset]
-    images, masks, labels = data.select(ids)
-    class_names = list(data.class_names)
-    model = build_model(cfg, len(class_names)).to(device)
-    checkpoint = args.run / record["checkpoint"]
+    checkpoint = run_dir / record["checkpoint"]
     if file_sha256(checkpoint) != record["checkpoint_sha256"]:
-        raise UserError(f"{checkpoint}: sha256 differs from the one in {record_file}")
+        raise UserError(f"{checkpoint}: sha256 differs from the one in {run_dir / 'run.json'}")
+    model = build_model(cfg, len(record["class_names"])).to(device)
     model.load_state_dict(torch.load(checkpoint, map_location=device, weights_only=True))
+    images, masks, manifest_labels = data.select(ids)
+    labels = manifest_labels if labels is None else labels
     frame = predict_cases(
         model,
         Split.from_arrays(images, masks, labels),
-        class_names,
+        list(record["class_names"]),
         batch_size=cfg.trainer.eval_batch_size,
         device=device,
         native_mask=lambda i: data.native_mask(ids[i]),
     )
     frame.insert(0, "case_id", list(ids))
-    frame.insert(1, "label", labels.astype("int64"))
-    meta = prediction_metadata(record, args, class_names, checkpoint)
-    write_prediction_file(args.out, frame, meta)
-    log_evaluation(record, args, cfg.tracking.experiment, summarize(frame, class_names))
-    return 0
+    frame.insert(1, "label", np.asarray(labels, dtype="int64"))
+    return frame
 
 
-def prediction_metadata(record: dict, args: argparse.Namespace, class_names, checkpoint) -> dict:
+def prediction_metadata(record: dict, run_dir: Path, eval_set: str, subset: str) -> dict:
     """The prediction file's provenance: the training run's record plus this evaluation."""
     from medmtl.hashing import git_state
 
@@ -95,27 +152,27 @@ def prediction_metadata(record: dict, args: argparse.Namespace, class_names, che
     )
     return {
         **{key: record[key] for key in copied},
-        "eval_set": args.eval_set, "subset": args.subset, "class_names": list(class_names),
-        "run_id": record["mlflow_run_id"], "run_dir": str(args.run),
-        "checkpoint": str(checkpoint), "git_dirty": record["git_dirty"] or dirty,
-        "eval_git_commit": commit,
+        "eval_set": eval_set, "subset": subset, "class_names": list(record["class_names"]),
+        "run_id": record["mlflow_run_id"], "run_dir": str(run_dir),
+        "checkpoint": str(run_dir / record["checkpoint"]),
+        "git_dirty": record["git_dirty"] or dirty, "eval_git_commit": commit,
     }  # fmt: skip
 
 
-def log_evaluation(record: dict, args: argparse.Namespace, experiment: str, metrics: dict) -> None:
+def log_evaluation(record: dict, eval_set: str, out: Path, experiment: str, metrics: dict) -> None:
     """One MLflow run per evaluation, a child of the training run, holding its metrics."""
     from medmtl import tracking
     from medmtl.hashing import file_sha256, git_state
 
     uri = record["tracking_uri"]
-    name = f"{record['model']}-seed{record['seed']}-{args.eval_set}"
+    name = f"{record['model']}-seed{record['seed']}-{eval_set}"
     run_id = tracking.start_run(uri, experiment, name, {
-        "medmtl.stage": f"evaluate:{args.eval_set}", "medmtl.output": str(args.out),
+        "medmtl.stage": f"evaluate:{eval_set}", "medmtl.output": str(out),
         "medmtl.dataset": record["dataset"], "medmtl.model": record["model"],
         "medmtl.seed": str(record["seed"]), "medmtl.profile": record["profile"],
         "mlflow.parentRunId": record["mlflow_run_id"],
         "mlflow.source.git.commit": git_state()[0],
-        "medmtl.predictions_sha256": file_sha256(args.out),
+        "medmtl.predictions_sha256": file_sha256(out),
     })  # fmt: skip
     tracking.log_metrics(uri, run_id, metrics, 0)
     tracking.finish_run(uri, run_id)

@@ -20,26 +20,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fetch", help="generate or download a dataset's raw files", description=HELP)
     p.add_argument("--dataset", required=True, help="synthetic, isic2017 or busi")
     p.add_argument(
-        "--params", required=True, type=Path, help="params.yaml with the dataset's section"
+        "--params",
+        required=True,
+        type=Path,
+        nargs="+",
+        help="params.yaml (then experiment files, merged) with the dataset's section",
     )
     p.add_argument("--out", required=True, type=Path, help="destination folder")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    import yaml
-
     from medmtl.commands import download, synthesize
     from medmtl.errors import UserError
+    from medmtl.workflow import load_params
 
-    params = yaml.safe_load(args.params.read_text())
+    params = load_params(args.params)
+    where = " + ".join(map(str, args.params))
     section = params.get(args.dataset)
     if not isinstance(section, dict):
-        raise UserError(f"{args.params}: no section {args.dataset!r} (how to fetch it)")
+        raise UserError(f"{where}: no section {args.dataset!r} (how to fetch it)")
     keys = FETCH_KEYS.get(args.dataset, ("source",))
     missing = [k for k in keys if k not in section]
     if missing:
-        raise UserError(f"{args.params}: {args.dataset}: missing key(s) {', '.join(missing)}")
+        raise UserError(f"{where}: {args.dataset}: missing key(s) {', '.join(missing)}")
     values = {k: section[k] for k in keys}
     if args.dataset == "synthetic":
         return synthesize.run(argparse.Namespace(out=args.out, **values))

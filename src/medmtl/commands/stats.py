@@ -13,7 +13,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--predictions", type=Path, required=True, help="results/predictions/<eval_set>"
     )
     parser.add_argument(
-        "--params", type=Path, help="read only the models x seeds this params.yaml lists"
+        "--params",
+        type=Path,
+        nargs="+",
+        help="read only the models x seeds of these params files (params.yaml, experiment)",
     )
     parser.add_argument("--reference", required=True, help="registry name of the reference model")
     parser.add_argument("--alpha", type=float, default=0.001, help="threshold on Holm-adjusted p")
@@ -27,8 +30,10 @@ def run(args: argparse.Namespace) -> int:
     """Compute the stats frame and write it as parquet plus markdown beside it."""
     from medmtl.predictions import load_eval_set
     from medmtl.stats import compute_stats, stats_metadata, write_stats
+    from medmtl.workflow import load_params
 
-    files = load_eval_set(args.predictions, args.params)
+    params = load_params(args.params) if args.params else {}
+    files = load_eval_set(args.predictions, params.get("models"), params.get("seeds"))
     frame = compute_stats(files, args.reference, args.alpha, args.n_boot, args.seed)
     write_stats(
         frame, stats_metadata(files, args.reference, args.alpha, args.n_boot, args.seed), args.out

@@ -11,7 +11,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("table", help="render Table 4 with its provenance file")
     add = parser.add_argument
     add("--predictions", type=Path, required=True, help="results/predictions/<eval_set>")
-    add("--params", type=Path, help="read only the models x seeds this params.yaml lists")
+    add("--params", type=Path, nargs="+", help="read only the models x seeds these list")
     add("--stats", type=Path, required=True, help="results/stats/<eval_set>.parquet")
     add("--split", type=Path, help="split file of the runs (default data/splits/<dataset>.json)")
     add("--out", type=Path, required=True, help="results/tables/table4.tex")
@@ -30,8 +30,10 @@ def run(args: argparse.Namespace) -> int:
     from medmtl.hashing import file_sha256
     from medmtl.predictions import load_eval_set
     from medmtl.stats import check_stats_inputs, read_stats
+    from medmtl.workflow import load_params
 
-    files = load_eval_set(args.predictions, args.params)
+    params = load_params(args.params) if args.params else {}
+    files = load_eval_set(args.predictions, params.get("models"), params.get("seeds"))
     meta = files[0].meta
     frame, stats_meta = read_stats(args.stats)
     check_stats_inputs(stats_meta, files, args.stats)

@@ -44,6 +44,7 @@ def train_job(cfg) -> dict:
     import torch
 
     from medmtl import tracking
+    from medmtl.birads import BiradsConsistency, malignant_index
     from medmtl.data.preprocess import load_processed
     from medmtl.data.splits import load_splits
     from medmtl.losses import MultiTaskLoss, inverse_frequency_weights
@@ -67,15 +68,22 @@ def train_job(cfg) -> dict:
     weights = None
     if t.class_weights == "inverse_frequency":
         weights = inverse_frequency_weights(train.labels.numpy(), len(data.class_names))
-    loss_fn = MultiTaskLoss(t.cls_weight, t.seg_weight, weights).to(device)
-    optimiser = torch.optim.AdamW(
-        model.parameters(), lr=t.lr, betas=tuple(t.betas), weight_decay=t.weight_decay
-    )
+    consistency = None
+    if t.consistency_weight:  # BI-RADS consistency term (arXiv:2511.15968), off by default
+        index = malignant_index(data.class_names, t.malignant_class)
+        consistency = BiradsConsistency(index, t.consistency_features)
+    loss_fn = MultiTaskLoss(
+        t.cls_weight, t.seg_weight, weights, consistency, t.consistency_weight
+    ).to(device)
+    optimiser = torch.optim.AdamW(  # the loss's parameters: the consistency prior's w and b
+        [*model.parameters(), *loss_fn.parameters()],
+        lr=t.lr, betas=tuple(t.betas), weight_decay=t.weight_decay,
+    )  # fmt: skip
     gen = torch.Generator().manual_seed(cfg.seed)
 
     record = provenance_record(cfg, data, device)
     if (out / "last.pt").exists():
-        state = restore(out / "last.pt", model, optimiser, gen)
+        state = restore(out / "last.pt", model, loss_fn, optimiser, gen)
         tracking.resume_run(cfg.tracking.uri, state.mlflow_run_id)
         print(f"resuming {out} after epoch {state.epoch}")
     else:

@@ -21,6 +21,7 @@ MODEL_MODULES = (
     "medmtl.models.gende2022",
     "medmtl.models.hervella2022",
     "medmtl.models.tang2023",
+    "medmtl.models.btinet",
 )
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}

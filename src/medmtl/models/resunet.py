@@ -52,8 +52,9 @@ class ResUNet(nn.Module):
 def resunet(
     *, num_classes: int = 3, num_seg_classes: int = 2, width: int = 64, img_size: int = 224
 ) -> ResUNet:
-    """Residual U-Net with a GAP + linear classification head on the bottleneck (any side
-    divisible by 16)."""
+    """Residual U-Net with a GAP + linear classification head on the bottleneck.
+
+    Takes any image side divisible by 16 (`img_size` only checks that)."""
     if img_size % 16:
         raise ValueError(f"image side must be divisible by 16, got img_size={img_size}")
     return ResUNet(num_classes, num_seg_classes, width)
