@@ -9,6 +9,7 @@ from scipy import stats as sps
 from statsmodels.stats.contingency_tables import mcnemar
 
 from medmtl import stats
+from medmtl.annotated_parquet import write_annotated
 from medmtl.errors import UserError
 from medmtl.predictions import PredictionFile
 
@@ -158,7 +159,10 @@ def test_stats_file_round_trip_and_markdown(tmp_path):
 
 def test_read_stats_rejects_other_files(tmp_path):
     pd.DataFrame({"a": [1]}).to_parquet(tmp_path / "x.parquet")
-    with pytest.raises(UserError, match="not a medmtl stats file"):
+    with pytest.raises(UserError, match="metadata 'medmtl' missing"):
         stats.read_stats(tmp_path / "x.parquet")
+    write_annotated(tmp_path / "y.parquet", pd.DataFrame({"a": [1]}), {})
+    with pytest.raises(UserError, match="not a medmtl stats file"):
+        stats.read_stats(tmp_path / "y.parquet")
     with pytest.raises(UserError, match="not found"):
         stats.read_stats(tmp_path / "missing.parquet")

@@ -23,7 +23,6 @@ holds each case's external class name.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,14 +30,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
+from medmtl.annotated_parquet import read_annotated, write_annotated
 from medmtl.errors import UserError
 from medmtl.hashing import file_sha256
 from medmtl.metrics import UNMAPPED_LABEL
 
-METADATA_KEY = b"medmtl"
 COUNT_COLUMNS = ("seg_tp", "seg_fp", "seg_fn", "native_tp", "native_fp", "native_fn")
 REQUIRED_COLUMNS = ("case_id", "label", "pred_label", *COUNT_COLUMNS)
 CONTRACT_METADATA = (
@@ -145,12 +142,7 @@ def write_prediction_file(path: Path, frame: pd.DataFrame, meta: dict[str, Any])
         meta: The contract and provenance metadata keys (module docstring).
     """
     _validate(frame, meta, str(path))
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    schema_meta = {**(table.schema.metadata or {}), METADATA_KEY: json.dumps(meta).encode()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")  # a killed job never leaves a finished-looking file
-    pq.write_table(table.replace_schema_metadata(schema_meta), tmp)
-    tmp.replace(path)
+    write_annotated(path, frame, meta)
 
 
 def read_prediction_file(path: Path) -> PredictionFile:
@@ -159,17 +151,7 @@ def read_prediction_file(path: Path) -> PredictionFile:
     Raises:
         UserError: the file is missing, is not parquet, or breaks the contract.
     """
-    if not path.is_file():
-        raise UserError(f"{path}: prediction file not found")
-    try:
-        table = pq.read_table(path)
-    except (pa.ArrowException, OSError) as err:
-        raise UserError(f"{path}: not a readable parquet file ({err})") from err
-    raw = (table.schema.metadata or {}).get(METADATA_KEY)
-    if raw is None:
-        raise UserError(f"{path}: parquet metadata 'medmtl' missing")
-    meta = json.loads(raw)
-    frame = table.to_pandas()
+    frame, meta = read_annotated(path, "prediction file")
     _validate(frame, meta, str(path))
     return PredictionFile(path=path, sha256=file_sha256(path), frame=frame, meta=meta)
 

@@ -36,20 +36,18 @@ All means, differences and CIs are in percent (points).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 from scipy import stats as sps
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
 
 from medmtl import metrics
+from medmtl.annotated_parquet import read_annotated, write_annotated
 from medmtl.errors import UserError
 from medmtl.predictions import PredictionFile, group_by_model, prob_columns
 from medmtl.tables import markdown_table, model_order
@@ -74,7 +72,6 @@ COLUMNS = (
     "mean_reference",
     "significant",
 )
-METADATA_KEY = b"medmtl"
 
 
 def case_scores(files: list[PredictionFile]) -> pd.DataFrame:
@@ -294,10 +291,7 @@ def stats_metadata(
 
 def write_stats(frame: pd.DataFrame, meta: dict[str, Any], path: Path) -> None:
     """Write the stats frame as parquet (metadata `medmtl` = `meta`) and `.md` beside it."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    schema_meta = {**(table.schema.metadata or {}), METADATA_KEY: json.dumps(meta).encode()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table.replace_schema_metadata(schema_meta), path)
+    write_annotated(path, frame, meta)
     path.with_suffix(".md").write_text(stats_markdown(frame, meta))
 
 
@@ -307,18 +301,11 @@ def read_stats(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     Raises:
         UserError: the file is missing, unreadable, or lacks columns or metadata.
     """
-    if not path.is_file():
-        raise UserError(f"{path}: stats file not found")
-    try:
-        table = pq.read_table(path)
-    except (pa.ArrowException, OSError) as err:
-        raise UserError(f"{path}: not a readable parquet file ({err})") from err
-    raw = (table.schema.metadata or {}).get(METADATA_KEY)
-    frame = table.to_pandas()
+    frame, meta = read_annotated(path, "stats file")
     missing = [c for c in COLUMNS if c not in frame]
-    if raw is None or missing:
-        raise UserError(f"{path}: not a medmtl stats file (metadata or columns {missing} missing)")
-    return frame, json.loads(raw)
+    if missing:
+        raise UserError(f"{path}: not a medmtl stats file (columns {missing} missing)")
+    return frame, meta
 
 
 def check_stats_inputs(meta: dict[str, Any], files: list[PredictionFile], stats_path: Path) -> None:

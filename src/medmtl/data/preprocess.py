@@ -24,7 +24,6 @@ holding these names is always a complete run.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import zipfile
@@ -37,6 +36,7 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
+from medmtl.annotated_parquet import read_annotated, write_annotated
 from medmtl.data import busi, dedup, isic2017, ph2, udiat
 from medmtl.data.common import RawCase
 from medmtl.errors import UserError
@@ -56,7 +56,6 @@ MANIFEST_COLUMNS = {
 }
 FILES = ("manifest.parquet", "images.npy", "masks.npy", "native_masks.npz")
 DEDUP_REPORT = "dedup_report.csv"
-METADATA_KEY = b"medmtl"
 _MAKE_HINT = "make it with `medmtl preprocess --dataset NAME --raw RAW_DIR --out DIR --size S`"
 
 Reader = Callable[[Path], Iterator[RawCase]]
@@ -192,14 +191,11 @@ def _resize(array: np.ndarray, size: int, resample: Image.Resampling) -> np.ndar
 
 def _write_manifest(manifest: pd.DataFrame, metadata: dict, path: Path) -> None:
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     schema = pa.schema(
         [(c, pa.string() if t == "str" else pa.int64()) for c, t in MANIFEST_COLUMNS.items()]
     )
-    table = pa.Table.from_pandas(manifest, schema=schema, preserve_index=False)
-    schema_metadata = {**(table.schema.metadata or {}), METADATA_KEY: json.dumps(metadata)}
-    pq.write_table(table.replace_schema_metadata(schema_metadata), path)
+    write_annotated(path, manifest, metadata, schema)
 
 
 def _replace_dir(new: Path, target: Path) -> None:
@@ -217,24 +213,12 @@ def read_manifest(directory: Path) -> tuple[pd.DataFrame, dict]:
     Raises:
         UserError: the manifest is missing, unreadable or lacks the metadata or columns.
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     path = directory / "manifest.parquet"
-    if not path.exists():
-        raise UserError(f"{path} is missing; {_MAKE_HINT}")
-    try:
-        table = pq.read_table(path)
-    except (OSError, pa.ArrowInvalid) as err:
-        raise UserError(f"{path}: cannot read parquet: {err}") from err
-    raw = (table.schema.metadata or {}).get(METADATA_KEY)
-    if raw is None:
-        raise UserError(f"{path}: no 'medmtl' metadata; {_MAKE_HINT}")
-    manifest = table.to_pandas()
+    manifest, metadata = read_annotated(path, "manifest", _MAKE_HINT)
     missing = [c for c in MANIFEST_COLUMNS if c not in manifest.columns]
     if missing:
         raise UserError(f"{path}: missing columns {missing}; {_MAKE_HINT}")
-    return manifest, json.loads(raw)
+    return manifest, metadata
 
 
 @dataclass
