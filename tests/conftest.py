@@ -63,3 +63,15 @@ def tracking_uri(tmp_path: Path) -> str:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     tracking.init_store(uri, "medmtl")
     return uri
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Small tensors gain nothing from a second thread, and one thread degrades gracefully
+    when other jobs share the two cores (spinning OpenMP threads do not)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -131,7 +131,7 @@ def _fake_run(runs: Path, model: str, seed: int, uri: str) -> None:
     import torch
 
     from medmtl import tracking
-    from medmtl.commands.train import build_model
+    from medmtl.train import build_model
     from medmtl.config import compose_config, config_sha256, config_yaml
 
     run_dir = runs / model / f"seed{seed}"

@@ -4,7 +4,6 @@ registry, so a model is tested the moment it is registered)."""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,14 +17,7 @@ from medmtl.models import MTLOutput, create_model, list_models
 MODELS = list_models()
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Small tensors gain nothing from a second thread, and one thread degrades gracefully
-    when other jobs share the two cores (spinning OpenMP threads do not)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_registry_holds_the_table4_models() -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 from torch import Tensor
@@ -14,14 +12,7 @@ from medmtl.models import create_model, list_models
 SIZE, STEPS = 64, 40
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny tensors gain nothing from a second thread, and one thread degrades gracefully
-    when other jobs share the two cores (spinning OpenMP threads do not)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _toy_batch() -> tuple[Tensor, Tensor, Tensor]:

@@ -28,6 +28,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from medmtl.losses import MultiTaskLoss
+from medmtl.models import create_model
 
 
 @dataclass
@@ -60,6 +61,15 @@ def seed_everything(seed: int, device: torch.device) -> None:
     if device.type == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
+
+
+def build_model(cfg, num_classes: int) -> nn.Module:
+    """The registered model `cfg.model.name` with the config's options, at `cfg.dataset.img_size`
+    (what training and every evaluation of its checkpoint must build alike)."""
+    options = {k: v for k, v in cfg.model.items() if k != "name"}
+    return create_model(
+        cfg.model.name, num_classes=num_classes, img_size=cfg.dataset.img_size, **options
+    )
 
 
 def resolve_device(name: str) -> torch.device:

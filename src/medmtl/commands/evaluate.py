@@ -99,11 +99,10 @@ def predict_run(
     import numpy as np
     import torch
 
-    from medmtl.commands.train import build_model
     from medmtl.errors import UserError
     from medmtl.evaluate import predict_cases
     from medmtl.hashing import file_sha256
-    from medmtl.train import Split, resolve_device
+    from medmtl.train import Split, build_model, resolve_device
 
     if data.size != cfg.dataset.img_size:
         raise UserError(

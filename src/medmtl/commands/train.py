@@ -28,16 +28,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_model(cfg, num_classes: int):
-    """The registered model `cfg.model.name` with the config's options."""
-    from medmtl.models import create_model
-
-    options = {k: v for k, v in cfg.model.items() if k != "name"}
-    return create_model(
-        cfg.model.name, num_classes=num_classes, img_size=cfg.dataset.img_size, **options
-    )
-
-
 def train_job(cfg) -> dict:
     """Train as `cfg` says, resuming from `out/last.pt` when present; return run.json."""
     import pandas as pd
@@ -48,7 +38,15 @@ def train_job(cfg) -> dict:
     from medmtl.data.preprocess import load_processed
     from medmtl.data.splits import load_splits
     from medmtl.losses import MultiTaskLoss, inverse_frequency_weights
-    from medmtl.train import Split, TrainState, fit, resolve_device, restore, seed_everything
+    from medmtl.train import (
+        Split,
+        TrainState,
+        build_model,
+        fit,
+        resolve_device,
+        restore,
+        seed_everything,
+    )
 
     out = Path(cfg.out)
     if (out / "run.json").exists():
