@@ -131,8 +131,8 @@ def _fake_run(runs: Path, model: str, seed: int, uri: str) -> None:
     import torch
 
     from medmtl import tracking
-    from medmtl.train import build_model
     from medmtl.config import compose_config, config_sha256, config_yaml
+    from medmtl.train import build_model
 
     run_dir = runs / model / f"seed{seed}"
     run_dir.mkdir(parents=True)
