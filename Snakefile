@@ -1,5 +1,6 @@
 # medmtl: download -> preprocess -> splits -> train (models x seeds) -> evaluate -> stats -> tables,
-# and external validation: train -> external (available external sets) -> external_table.
+# external validation: train -> external (available external sets) -> external_table, and the
+# ablations (paper Tables 8, 9): train_ablation -> evaluate_ablation -> ablation_table.
 # Main job: snakemake --cores 8 results/tables/table4.tex   (knobs: params.yaml)
 # An experiment: snakemake --configfile workflow/experiments/breast.yaml --cores 8 results/tables/external.tex
 # Every rule calls one `medmtl` subcommand; `dvc.yaml` runs the same commands (tests prove it).
@@ -20,3 +21,5 @@ rule all:
     input:
         "results/tables/table4.tex",
         "results/tables/external.tex",
+        "results/tables/table8.tex",
+        "results/tables/table9.tex",

@@ -34,13 +34,14 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 BUSI_MIRROR = ROOT.parent / "shared/data/mirror/busi"
 PH2_TO_ISIC = {"common_nevus": "nevus", "atypical_nevus": "nevus", "melanoma": "melanoma"}
-MODELS = ["resunet", "he2020"]  # baseline, proposed
+MODELS = ["resunet", "resformer_sequential"]  # baseline, proposed
 
 
 def _params(**changes) -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    base = {"models": MODELS, "baseline_model": "resunet", "reference_model": "he2020"}
-    return {**params, **base, **changes}
+    base = {"models": MODELS, "baseline_model": "resunet", "reference_model": MODELS[1]}
+    ablations = {**params["ablations"], "models": MODELS[1:]}
+    return {**params, **base, "ablations": ablations, **changes}
 
 
 def _entry(**changes) -> dict:
@@ -79,8 +80,10 @@ def test_bad_external_entries_name_the_key(entries, message):
 
 def test_params_need_a_baseline_other_than_the_reference():
     validate_params(_params(external=[_entry()]))
-    with pytest.raises(UserError, match="x.yaml: baseline_model: 'he2020' is not one of resunet"):
-        validate_params(_params(baseline_model="he2020"), "x.yaml")
+    with pytest.raises(
+        UserError, match="x.yaml: baseline_model: 'resformer_sequential' is not one of resunet"
+    ):
+        validate_params(_params(baseline_model="resformer_sequential"), "x.yaml")
 
 
 def test_experiment_files_merge_like_snakemake_configfiles(tmp_path):
@@ -112,7 +115,7 @@ def test_unmapped_cases_count_for_segmentation_only(tmp_path):
     assert summary["Acc3"] == pytest.approx(200 / 3)  # 2 of the 3 mapped cases, not 2 of 4
     assert summary["DSC"] == pytest.approx(75.0)  # all four cases
     meta = {
-        "model": "he2020", "seed": 0, "eval_set": "ph2", "dataset": "ph2", "run_id": "r",
+        "model": MODELS[1], "seed": 0, "eval_set": "ph2", "dataset": "ph2", "run_id": "r",
         "class_names": list(isic2017.CLASS_NAMES), "checkpoint_sha256": "k", "split_sha256": "s",
         "data_sha256": "d", "git_commit": "c", "git_dirty": False, "subset": "all",
         "selection_subset": "val", "checkpoint": "best.pt", "config_sha256": "c",
@@ -146,7 +149,7 @@ def _fake_run(runs: Path, model: str, seed: int, uri: str) -> None:
     run_id = tracking.start_run(uri, "medmtl", f"{model}-seed{seed}", tags)
     tracking.finish_run(uri, run_id)
     record = {
-        "model": model, "seed": seed, "dataset": "synthetic", "profile": "tiny",
+        "model": model, "ablation": None, "seed": seed, "dataset": "synthetic", "profile": "tiny",
         "tracking_uri": uri, "checkpoint": "best.pt", "mlflow_run_id": run_id,
         "checkpoint_sha256": file_sha256(run_dir / "best.pt"), "split_sha256": "s" * 64,
         "data_sha256": "d" * 64, "config_sha256": config_sha256(cfg), "selection_subset": "val",
@@ -200,7 +203,7 @@ def test_external_stage_writes_predictions_status_and_mlflow_runs(external_proje
     assert status["sets"][0]["n_cases"] == 5
     files = sorted(Path("predictions/external/ph2").glob("*/seed*.parquet"))
     assert [f.relative_to("predictions/external/ph2").as_posix() for f in files] == [
-        "he2020/seed0.parquet", "he2020/seed1.parquet",
+        "resformer_sequential/seed0.parquet", "resformer_sequential/seed1.parquet",
         "resunet/seed0.parquet", "resunet/seed1.parquet",
     ]  # fmt: skip
     prediction = read_prediction_file(files[0])
@@ -312,7 +315,8 @@ def test_busi_mirror_train_then_external_validation_table(tmp_path):
     assert BUSI_MIRROR.is_dir(), f"offline mirror missing: {BUSI_MIRROR}"
     project = make_project(
         tmp_path, profile="tiny", dataset="busi", models=MODELS, baseline_model="resunet",
-        reference_model="he2020", seeds=[0], busi={"source": str(BUSI_MIRROR)}, external=[],
+        reference_model=MODELS[1], ablations={"models": MODELS[1:]}, seeds=[0],
+        busi={"source": str(BUSI_MIRROR)}, external=[],
     )  # fmt: skip
     run(project, "snakemake", "--cores", "2", "data/splits/busi.json")
     test_ids = _held_out_release(project / "data/splits/busi.json", tmp_path / "held_out")
@@ -330,7 +334,7 @@ def test_busi_mirror_train_then_external_validation_table(tmp_path):
     held_out = pd.read_parquet(project / "data/external/busi_held_out/manifest.parquet")
     assert sorted(held_out["case_id"]) == sorted(test_ids)  # every held-out case, no other
     prediction = read_prediction_file(
-        project / "results/predictions/external/busi_held_out/he2020/seed0.parquet"
+        project / "results/predictions/external/busi_held_out/resformer_sequential/seed0.parquet"
     )
     assert len(prediction.frame) == len(test_ids) and prediction.meta["subset"] == "all"
     tex = (project / "results/tables/external.tex").read_text()

@@ -24,8 +24,6 @@ def test_registry_holds_the_table4_models() -> None:
     expected = {
         "resformer_sequential",
         "resformer_parallel",
-        "resformer_sequential_nodfe",
-        "resformer_parallel_nodfe",
         "he2020",
         "gende2022",
         "hervella2022",
@@ -107,7 +105,7 @@ def test_unknown_option_is_an_error(name: str) -> None:
 
 def test_dfe_switch_removes_only_the_dfe_modules() -> None:
     full = create_model("resformer_parallel", img_size=64, width=8)
-    ablated = create_model("resformer_parallel_nodfe", img_size=64, width=8)
+    ablated = create_model("resformer_parallel", img_size=64, width=8, use_dfe=False)
     dfe = {n for n, _ in full.named_parameters() if ".enhance." in n}
     assert dfe and {n for n, _ in full.named_parameters()} - dfe == {
         n for n, _ in ablated.named_parameters()

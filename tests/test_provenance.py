@@ -89,11 +89,16 @@ def test_build_provenance_records_every_cell_with_runs_and_tests(tmp_path):
     split_path.parent.mkdir(parents=True)
     split_path.write_text('{"policy": "Official parts."}')
     split = ({"policy": "Official parts."}, split_path)
+    layout = tables.table4_layout(["he2020", "resformer_parallel"])
+    comparisons = stats.reference_comparisons(files, "he2020")
     document = provenance.build_provenance(
-        tex, files, cells, (frame, meta, stats_path), split, tables.MARK_SOURCE
+        tex, files, cells, (frame, meta, stats_path), split, tables.MARK_SOURCE, layout, comparisons
     )
     assert document["rederive_command"] == f"medmtl audit {tex}"
     assert document["models"] == ["he2020", "resformer_parallel"]
+    restored = tables.Layout.from_json(json.loads(json.dumps(document["layout"])))
+    assert restored.to_json() == layout.to_json()
+    assert document["comparisons"] == [["resformer_parallel", "he2020", ["JI", "DSC", "Acc3"]]]
     assert document["stats"]["file"] == "../stats/isic_test.parquet"
     assert document["stats"]["sha256"] == file_sha256(stats_path)
     assert document["split"] == {

@@ -2,8 +2,6 @@
 
 import math
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -185,33 +183,8 @@ def test_markdown_table():
     assert tables.markdown_table(["a", "b"], [["1", "2"]]) == "| a | b |\n|---|---|\n| 1 | 2 |\n"
 
 
-@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed")
-def test_table_compiles_with_pdflatex(tmp_path):
+def test_table_compiles_with_pdflatex(pdflatex_compile):
     cells = tables.derive_cells(SUMMARIES, STATS)
-    body = (
-        _render()
-        + "\n"
-        + tables.render_vs_paper_tex(
-            cells, "% vs paper\n", "tab:vs", tables.setting_note("isic2017", "paper")
-        )
-    )
-    document = "\n".join(
-        [
-            r"\documentclass{article}",
-            r"\usepackage{booktabs}",
-            r"\usepackage{xcolor}",
-            r"\begin{document}",
-            body,
-            r"\end{document}",
-        ]
-    )
-    (tmp_path / "doc.tex").write_text(document)
-    result = subprocess.run(
-        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stdout[-2000:]
-    assert (tmp_path / "doc.pdf").is_file()
+    note = tables.setting_note("isic2017", "paper")
+    vs_paper = tables.render_vs_paper_tex(cells, "% vs paper\n", "tab:vs", note)
+    assert pdflatex_compile(_render() + "\n" + vs_paper) == ""

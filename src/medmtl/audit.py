@@ -34,7 +34,7 @@ from medmtl.errors import UserError
 from medmtl.hashing import file_sha256
 from medmtl.predictions import PredictionFile, check_consistent, read_prediction_file
 from medmtl.provenance import external_runs, provenance_path, read_provenance, runs_by_model
-from medmtl.stats import compute_stats, compute_stats_across
+from medmtl.stats import compute_comparisons, compute_stats_across
 
 OK, MISMATCH, MISSING, SKIPPED = "ok", "mismatch", "missing", "skipped"
 FAILING = (MISMATCH, MISSING)
@@ -66,6 +66,7 @@ class AuditReport:
 
 @dataclass(frozen=True)
 class _Rederived:
+    layout: tables.Layout
     cells: dict[tuple[str, str], tables.Cell]
     complete: bool  # every model's files loaded and consistent: colours and marks comparable
     findings: list[Finding]
@@ -136,10 +137,12 @@ def _check_run(
 
 
 def _rederive(document: dict[str, Any], loaded: dict[str, list[PredictionFile]]) -> _Rederived:
-    """Cells from the loaded files as `medmtl table` derives them."""
+    """Cells from the loaded files as `medmtl table` (or `medmtl ablation-table`) derives
+    them, with the layout and comparisons the provenance records."""
     files = [f for model_files in loaded.values() for f in model_files]
+    layout = tables.Layout.from_json(document["layout"])
     findings = []
-    complete = set(loaded) == set(document["models"])
+    complete = set(loaded) == set(layout.rows)
     if files:
         try:
             check_consistent(files)
@@ -149,13 +152,17 @@ def _rederive(document: dict[str, Any], loaded: dict[str, list[PredictionFile]])
     stats = None
     if complete:
         params = document["stats"]
-        reference, alpha = document["reference"], document["alpha"]
-        stats = compute_stats(files, reference, alpha, params["n_boot"], params["seed"])
+        comparisons = [
+            (model, ref, tuple(tested)) for model, ref, tested in document["comparisons"]
+        ]
+        stats = compute_comparisons(
+            files, comparisons, document["alpha"], params["n_boot"], params["seed"]
+        )
     else:
         message = "colours and significance marks not re-derived: inputs missing or inconsistent"
         findings.append(Finding(SKIPPED, "table", message))
-    cells = tables.derive_cells(tables.seed_summaries(files), stats) if files else []
-    return _Rederived({(c.model, c.metric): c for c in cells}, complete, findings)
+    cells = tables.derive_cells(tables.seed_summaries(files), stats, layout) if files else []
+    return _Rederived(layout, {(c.model, c.metric): c for c in cells}, complete, findings)
 
 
 def _cell_finding(
@@ -169,13 +176,14 @@ def _check_cell(
     record: dict[str, Any], rows: dict[str, list[str]], rederived: _Rederived
 ) -> Finding:
     """Compare one `.tex` cell with its re-derived value (numbers only when incomplete)."""
-    label = tables.display_name(record["model"])
+    columns = rederived.layout.metrics
+    label = rederived.layout.rows.get(record["model"], record["model"])
     row = rows.get(label)
     if row is None:
         return _cell_finding(record, MISSING, f"row {label!r} not in the .tex")
-    if len(row) != len(tables.TABLE_METRICS):
+    if len(row) != len(columns):
         return _cell_finding(record, MISMATCH, f"row {label!r} has {len(row)} cells")
-    found = row[tables.TABLE_METRICS.index(record["metric"])]
+    found = row[columns.index(record["metric"])]
     cell = rederived.cells.get((record["model"], record["metric"]))
     if cell is None:
         message = "cannot re-derive: prediction files missing"
@@ -234,7 +242,7 @@ def audit_table(tex: Path, run_status: RunStatus, tracking_uri: str | None = Non
     rederived = _rederive(document, loaded)
     findings += rederived.findings
     findings += [_check_cell(record, rows, rederived) for record in document["cells"]]
-    extra = sorted(set(rows) - {tables.display_name(m) for m in document["models"]})
+    extra = sorted(set(rows) - set(rederived.layout.rows.values()))
     findings += [Finding(MISMATCH, f"row {label}", "row not in the provenance") for label in extra]
     return AuditReport(tex, document, findings)
 

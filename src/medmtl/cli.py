@@ -25,6 +25,7 @@ COMMANDS = (
     "stats",
     "table",
     "external_table",
+    "ablation_table",
     "audit",
     "models",
 )

@@ -84,7 +84,8 @@ class PredictionFile:
 
     @property
     def model(self) -> str:
-        """Registry name of the model that made the predictions."""
+        """The run's name: the registry name of its model, plus `-<ablation>` for an ablation
+        run (`medmtl.ablation.run_name`)."""
         return self.meta["model"]
 
     @property

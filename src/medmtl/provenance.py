@@ -7,7 +7,9 @@ dataset, eval set, split and processed-data hashes, every run averaged (seed, ML
 and tracking URI, checkpoint path and sha256, prediction file path and sha256, git commit and
 dirty flag, resolved-config hash, subset the checkpoint was selected on) and the statistical
 test behind a significance mark (its stats row). Table-level: the stats and split files (path,
-sha256), reference model, alpha, the command that re-derives every cell and the creation time.
+sha256), reference model, alpha, the layout (rows, columns, highlights: `tables.Layout`) and the
+comparisons tested, the command that re-derives every cell and the creation time. Table 4 and
+the ablation tables (Tables 8, 9) share this form.
 Paths of files the table was built from are relative to the provenance file's folder, so
 table, predictions and stats can move together; checkpoint paths are kept as recorded by
 `medmtl evaluate` (relative to the directory commands run from).
@@ -38,9 +40,10 @@ if TYPE_CHECKING:
 
     from medmtl.external_table import ExternalRow
     from medmtl.predictions import PredictionFile
-    from medmtl.tables import Cell
+    from medmtl.stats import Comparison
+    from medmtl.tables import Cell, Layout
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: layout and comparisons of Table 4 and the ablation tables
 
 
 def provenance_path(tex: Path) -> Path:
@@ -88,6 +91,8 @@ def build_provenance(
     stats: tuple[pd.DataFrame, Mapping[str, Any], Path],
     split: tuple[Mapping[str, Any], Path],
     mark_source: Mapping[str, str],
+    layout: Layout,
+    comparisons: list[Comparison],
 ) -> dict[str, Any]:
     """The provenance document of one table.
 
@@ -98,6 +103,8 @@ def build_provenance(
         stats: (stats frame, its metadata, its path) as `stats.read_stats` returned them.
         split: (split dict, its path), the split file the runs were trained on.
         mark_source: Table metric -> tested metric whose test sets the cell's mark.
+        layout: The table's rows, columns and highlights.
+        comparisons: The tests of the stats frame (`stats.compute_comparisons`).
     """
     base = provenance_path(tex).parent
     frame, stats_meta, stats_path = stats
@@ -118,6 +125,8 @@ def build_provenance(
         **shared,
         "class_names": meta["class_names"],
         "models": list(dict.fromkeys(c.model for c in cells)),
+        "layout": layout.to_json(),
+        "comparisons": [[model, ref, list(tested)] for model, ref, tested in comparisons],
         "reference": stats_meta["reference"],
         "alpha": stats_meta["alpha"],
         "stats": _stats_record(stats_meta, stats_path, base),

@@ -220,10 +220,47 @@ def compute_stats(
     Raises:
         UserError: `reference` has no prediction files.
     """
+    return compute_comparisons(files, reference_comparisons(files, reference), alpha, n_boot, seed)
+
+
+Comparison = tuple[str, str, tuple[str, ...]]  # (model, reference, tested metrics)
+
+
+def reference_comparisons(files: list[PredictionFile], reference: str) -> list[Comparison]:
+    """Every model of `files` but `reference` against it on `TESTED_METRICS`, in table order.
+
+    Raises:
+        UserError: `reference` has no prediction files.
+    """
+    models = model_order(group_by_model(files))
+    if reference not in models:
+        raise UserError(f"reference model {reference!r} not among {', '.join(sorted(models))}")
+    return [(model, reference, TESTED_METRICS) for model in models if model != reference]
+
+
+def compute_comparisons(
+    files: list[PredictionFile],
+    comparisons: list[Comparison],
+    alpha: float,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Run the given paired comparisons, Holm over all of them (one table, one family).
+
+    Args:
+        files: Prediction files of one eval set, holding every model the comparisons name.
+        comparisons: (model, reference, metrics among `TESTED_METRICS`), one row per metric.
+        alpha, n_boot, seed: As `compute_stats`.
+
+    Raises:
+        UserError: a comparison names a model without prediction files.
+    """
     groups = group_by_model(files)
-    if reference not in groups:
-        raise UserError(f"reference model {reference!r} not among {', '.join(sorted(groups))}")
-    scores = {model: case_scores(model_files) for model, model_files in groups.items()}
+    named = {m for model, reference, _ in comparisons for m in (model, reference)}
+    absent = sorted(named - set(groups))
+    if absent:
+        raise UserError(f"no prediction files for {', '.join(absent)} among {sorted(groups)}")
+    scores = {model: case_scores(groups[model]) for model in named}
     eval_set = files[0].meta["eval_set"]
     rows = [
         {
@@ -232,9 +269,8 @@ def compute_stats(
             "reference": reference,
             **compare(scores[model][m], scores[reference][m], m, n_boot, seed),
         }
-        for model in model_order(groups)
-        if model != reference
-        for m in TESTED_METRICS
+        for model, reference, tested in comparisons
+        for m in tested
     ]
     frame = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("p_holm", "significant")])
     return _adjust(frame, alpha)

@@ -2,7 +2,9 @@
 
 Layout as the paper's Table 4 (Sec. 5.1): `Method | JI DSC | Acc Sen Spe` under the headers
 Segmentation / Classification; booktabs rules; best value per column in red and second best
-in blue (xcolor), ranked on the rendered (rounded) means, ties sharing a colour. Each cell is
+in blue (xcolor), ranked on the rendered (rounded) means, ties sharing a colour. A `Layout`
+says which rows, columns, groups and highlights a table has: the ablation tables (Tables 8
+and 9, `medmtl.ablation`) are drawn by the same code with their own layout. Each cell is
 mean +- sd over seeds, sd the sample standard deviation (ddof=1) of the per-seed summaries
 `metrics.summarize` returns (a single seed shows the mean only). A dagger marks a cell whose
 model differs from the reference model at the Holm-adjusted threshold (`stats.py`): JI and DSC
@@ -15,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -97,6 +99,63 @@ def seed_summaries(files: list[PredictionFile]) -> dict[str, list[dict[str, floa
 
 
 @dataclass(frozen=True)
+class Layout:
+    """Rows, columns and highlights of a results table (Table 4 by default).
+
+    Attributes:
+        rows: Model (run name) -> LaTeX row label, in row order; labels are unique.
+        metrics: The columns, in `TABLE_METRICS` order.
+        groups: Models ranked against each other for the highlights and ruled off from the
+            next group; default: all rows, one group.
+        palette: Highlight of the best, second best, ... rounded mean of a group, per column:
+            xcolor names, or "bold".
+        scored: Metrics a model is scored on, when not all (others print "--"): a model
+            trained for one task has no score for the other.
+    """
+
+    rows: dict[str, str]
+    metrics: tuple[str, ...] = TABLE_METRICS
+    groups: tuple[tuple[str, ...], ...] = ()
+    palette: tuple[str, ...] = ("red", "blue")
+    scored: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def ranked_groups(self) -> tuple[tuple[str, ...], ...]:
+        """The groups, or one group of every row."""
+        return self.groups or (tuple(self.rows),)
+
+    def to_json(self) -> dict:
+        """The layout as JSON-ready values (stored in the table's provenance)."""
+        return {
+            "rows": self.rows,
+            "metrics": list(self.metrics),
+            "groups": [list(g) for g in self.ranked_groups()],
+            "palette": list(self.palette),
+            "scored": {model: list(m) for model, m in self.scored.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> Layout:
+        """Inverse of `to_json`."""
+        return cls(
+            rows=dict(data["rows"]),
+            metrics=tuple(data["metrics"]),
+            groups=tuple(tuple(g) for g in data["groups"]),
+            palette=tuple(data["palette"]),
+            scored={model: tuple(m) for model, m in data["scored"].items()},
+        )
+
+
+def table4_layout(models: Iterable[str]) -> Layout:
+    """Table 4: every model a row in the paper's order, all metrics, red/blue over all rows."""
+    return Layout(rows={model: display_name(model) for model in model_order(models)})
+
+
+def highlight(colour: str, text: str) -> str:
+    """`text` in an xcolor colour, or in bold for "bold"."""
+    return rf"\textbf{{{text}}}" if colour == "bold" else rf"\textcolor{{{colour}}}{{{text}}}"
+
+
+@dataclass(frozen=True)
 class Cell:
     """One rendered number of the table: a model's metric over its seeds, with its marks."""
 
@@ -119,7 +178,7 @@ class Cell:
     @property
     def rendered(self) -> str:
         """The cell exactly as written in the `.tex`."""
-        body = rf"\textcolor{{{self.colour}}}{{{self.number}}}" if self.colour else self.number
+        body = highlight(self.colour, self.number) if self.colour else self.number
         return body + (MARK if self.significant else "")
 
 
@@ -129,12 +188,13 @@ def mean_sd(values: list[float]) -> tuple[float, float]:
     return float(array.mean()), float(array.std(ddof=1)) if array.size > 1 else float("nan")
 
 
-def _colours(means: Mapping[str, float]) -> dict[str, str]:
-    """Red for the best rounded mean, blue for the second best (higher is better)."""
+def _colours(means: Mapping[str, float], palette: Sequence[str]) -> dict[str, str]:
+    """`palette[0]` for the best rounded mean, `palette[1]` for the second best, ... (higher
+    is better; ties share)."""
     rounded = {m: round(v, 1) for m, v in means.items() if not math.isnan(v)}
     ranked = sorted(set(rounded.values()), reverse=True)
-    palette = dict(zip(ranked, ("red", "blue"), strict=False))
-    return {m: palette[v] for m, v in rounded.items() if v in palette}
+    by_value = dict(zip(ranked, palette, strict=False))
+    return {m: by_value[v] for m, v in rounded.items() if v in by_value}
 
 
 def _significant(stats: pd.DataFrame | None) -> set[tuple[str, str]]:
@@ -145,36 +205,52 @@ def _significant(stats: pd.DataFrame | None) -> set[tuple[str, str]]:
 
 
 def derive_cells(
-    summaries: Mapping[str, list[dict[str, float]]], stats: pd.DataFrame | None
+    summaries: Mapping[str, list[dict[str, float]]],
+    stats: pd.DataFrame | None,
+    layout: Layout | None = None,
 ) -> list[Cell]:
-    """Table cells (model-major, `TABLE_METRICS` order) from per-seed summaries and tests.
+    """Table cells (row-major, in the layout's column order) from per-seed summaries and tests.
 
     Args:
         summaries: Per model, one `metrics.summarize` dict per seed (`seed_summaries`).
         stats: The stats frame of this eval set (`stats.compute_stats`); None leaves every
             cell unmarked.
+        layout: Rows, columns and highlights; default `table4_layout` of the summaries' models.
     """
+    layout = layout or table4_layout(summaries)
     marked = _significant(stats)
+    rows = [
+        model for model in layout.rows if model in summaries
+    ]  # all, unless an audit lacks files
     values = {
-        (model, metric): mean_sd([seed[metric] for seed in runs])
-        for model, runs in summaries.items()
-        for metric in TABLE_METRICS
+        (model, metric): (
+            mean_sd([seed[metric] for seed in summaries[model]])
+            if metric in layout.scored.get(model, layout.metrics)
+            else (math.nan, math.nan)
+        )
+        for model in rows
+        for metric in layout.metrics
     }
     colours = {
-        metric: _colours({model: values[model, metric][0] for model in summaries})
-        for metric in TABLE_METRICS
+        (model, metric): colour
+        for group in layout.ranked_groups()
+        for metric in layout.metrics
+        for model, colour in _colours(
+            {model: values[model, metric][0] for model in group if model in summaries},
+            layout.palette,
+        ).items()
     }
     return [
         Cell(
             model,
             metric,
             *values[model, metric],
-            n_seeds=len(runs),
-            colour=colours[metric].get(model),
+            n_seeds=len(summaries[model]),
+            colour=colours.get((model, metric)),
             significant=(model, MARK_SOURCE.get(metric)) in marked,
         )
-        for model, runs in summaries.items()
-        for metric in TABLE_METRICS
+        for model in rows
+        for metric in layout.metrics
     ]
 
 
@@ -210,12 +286,14 @@ def caption(
     )
 
 
-def header_comment(files: list[PredictionFile], provenance_name: str, tex_name: str) -> str:
+def header_comment(
+    files: list[PredictionFile], provenance_name: str, tex_name: str, command: str = "medmtl table"
+) -> str:
     """Comment block opening a generated `.tex`: commit(s), data hash, provenance file."""
     commits = sorted({f.meta["git_commit"] for f in files})
     dirty = any(f.meta["git_dirty"] for f in files)
     return (
-        "% Generated by `medmtl table`; do not edit by hand.\n"
+        f"% Generated by `{command}`; do not edit by hand.\n"
         f"% git commit(s) of the runs: {', '.join(commits)} (dirty work tree: {dirty})\n"
         f"% processed data sha256: {files[0].meta['data_sha256']}\n"
         f"% split file sha256: {files[0].meta['split_sha256']}\n"
@@ -224,24 +302,56 @@ def header_comment(files: list[PredictionFile], provenance_name: str, tex_name: 
     )
 
 
-def render_table(cells: list[Cell], caption_text: str, header: str, label: str) -> str:
-    """The Table 4 `.tex` (needs booktabs and xcolor)."""
+SEGMENTATION_METRICS = ("JI", "DSC")
+
+
+def _column_heads(metrics: Sequence[str]) -> list[str]:
+    """The two header lines over `metrics`: task spans (Segmentation, Classification), then
+    the metric names."""
+    spans, rules, column = [], [], 2
+    for task, members in (
+        ("Segmentation", [m for m in metrics if m in SEGMENTATION_METRICS]),
+        ("Classification", [m for m in metrics if m not in SEGMENTATION_METRICS]),
+    ):
+        if members:
+            spans.append(rf"\multicolumn{{{len(members)}}}{{c}}{{{task}}}")
+            rules.append(rf"\cmidrule(lr){{{column}-{column + len(members) - 1}}}")
+            column += len(members)
+    return [
+        "Method & " + " & ".join(spans) + r" \\",
+        "".join(rules),
+        " & " + " & ".join(metrics) + r" \\",
+    ]
+
+
+def render_table(
+    cells: list[Cell],
+    caption_text: str,
+    header: str,
+    label: str,
+    layout: Layout | None = None,
+    title: str = "Segmentation and classification performance",
+) -> str:
+    """The table's `.tex` (needs booktabs and xcolor): Table 4 by default; `title` is the
+    short caption (list of tables)."""
+    layout = layout or table4_layout(dict.fromkeys(c.model for c in cells))
+    rendered = {(c.model, c.metric): c.rendered for c in cells}
     rows = []
-    for model in dict.fromkeys(c.model for c in cells):
-        values = [c.rendered for c in cells if c.model == model]
-        rows.append(f"{display_name(model)} & " + " & ".join(values) + r" \\")
+    for number, group in enumerate(layout.ranked_groups()):
+        rows += [r"\midrule"] if number else []
+        for model in group:
+            values = [rendered[model, metric] for metric in layout.metrics]
+            rows.append(f"{layout.rows[model]} & " + " & ".join(values) + r" \\")
     return "\n".join(
         [
             header.rstrip("\n"),
             r"\begin{table}[t]",
             r"\centering",
-            rf"\caption[Segmentation and classification performance]{{{caption_text}}}",
+            rf"\caption[{title}]{{{caption_text}}}",
             rf"\label{{{label}}}",
-            r"\begin{tabular}{lccccc}",
+            rf"\begin{{tabular}}{{l{'c' * len(layout.metrics)}}}",
             r"\toprule",
-            r"Method & \multicolumn{2}{c}{Segmentation} & \multicolumn{3}{c}{Classification} \\",
-            r"\cmidrule(lr){2-3}\cmidrule(lr){4-6}",
-            r" & JI & DSC & Acc & Sen & Spe \\",
+            *_column_heads(layout.metrics),
             r"\midrule",
             *rows,
             r"\bottomrule",
@@ -263,22 +373,28 @@ def parse_table(tex: str) -> dict[str, list[str]]:
         raise UserError("no \\midrule ... \\bottomrule block: not a medmtl table")
     rows = {}
     for line in body.group(1).splitlines():
+        if " & " not in line:  # a rule between groups
+            continue
         fields = [f.strip() for f in line.strip().removesuffix(r"\\").split(" & ")]
         rows[fields[0]] = fields[1:]
     return rows
 
 
+_HIGHLIGHTED = re.compile(r"\\(?:textcolor\{(\w+)\}|text(bf))\{(.*)\}")
+
+
 def cell_number(rendered: str) -> str:
-    """The number part of a rendered cell, without colour and mark."""
-    colour = re.fullmatch(r"\\textcolor\{\w+\}\{(.*)\}", rendered.replace(MARK, ""))
-    return colour.group(1) if colour else rendered.replace(MARK, "")
+    """The number part of a rendered cell, without highlight and mark."""
+    highlighted = _HIGHLIGHTED.fullmatch(rendered.replace(MARK, ""))
+    return highlighted.group(3) if highlighted else rendered.replace(MARK, "")
 
 
 def plain_cell(rendered: str) -> str:
     """A rendered cell in plain text for reports, e.g. '78.6 ± 0.4 † [red]'."""
-    colour = re.match(r"\\textcolor\{(\w+)\}", rendered)
+    highlighted = _HIGHLIGHTED.fullmatch(rendered.replace(MARK, ""))
     text = cell_number(rendered).replace(PLUS_MINUS, " ± ")
-    return text + (" †" if MARK in rendered else "") + (f" [{colour.group(1)}]" if colour else "")
+    colour = highlighted and ("bold" if highlighted.group(2) else highlighted.group(1))
+    return text + (" †" if MARK in rendered else "") + (f" [{colour}]" if colour else "")
 
 
 def _vs_paper_rows(cells: list[Cell], latex: bool) -> list[list[str]]:

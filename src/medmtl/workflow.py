@@ -93,6 +93,7 @@ def validate_params(params: Mapping, where: str = "params.yaml") -> None:
         "train",
         "stats",
         "external",
+        "ablations",
     ):
         if key not in params:
             raise UserError(f"{where}: required key {key!r} is missing")
@@ -118,6 +119,9 @@ def validate_params(params: Mapping, where: str = "params.yaml") -> None:
     if not isinstance(alpha, float) or not 0 < alpha < 1:
         raise UserError(f"{where}: stats.alpha: {alpha!r} must be a number in (0, 1)")
     external_sets(params, where)
+    from medmtl.ablation import validate_ablations
+
+    validate_ablations(params, where)
 
 
 def external_sets(params: Mapping, where: str = "params.yaml") -> list[ExternalSet]:

@@ -1,6 +1,8 @@
 # Config validation and the few path helpers the rules share; logic lives in the medmtl package.
+import os
 from pathlib import Path
 
+from medmtl.ablation import table_inputs
 from medmtl.workflow import external_inputs, params_argument, validate_params
 
 # params.yaml, then any --configfile (an experiment): the stages read them merged, as here.
@@ -9,15 +11,13 @@ validate_params(config, PARAMS.replace(" ", " + "))
 
 wildcard_constraints:
     dataset="[a-z0-9]+",
+    eval_set="[a-z0-9_]+",
     model="[a-z0-9_]+",
+    ablation="[a-z0-9_]+",
     seed="[0-9]+",
 
 DATASET = config["dataset"]
 EVAL_SET = f"{DATASET}_test"
-
-
-def run_dir(w):
-    return f"results/runs/{w.dataset}/{w.model}/seed{w.seed}"
 
 
 def predictions(eval_set):

@@ -2,9 +2,15 @@ rule evaluate:
     # Predict the {wildcards.dataset} test set with {wildcards.model} seed {wildcards.seed}
     input: "results/runs/{dataset}/{model}/seed{seed}/run.json"
     output: "results/predictions/{dataset}_test/{model}/seed{seed}.parquet"
-    params: run_dir=run_dir
+    params: run_dir=lambda w, input: os.path.dirname(input[0])
     log: "logs/evaluate/{dataset}_test/{model}/seed{seed}.log"
     shell: "medmtl evaluate --run {params.run_dir} --subset test --eval-set {wildcards.dataset}_test --out {output} > {log} 2>&1"
+
+
+use rule evaluate as evaluate_ablation with:
+    input: "results/ablations/runs/{dataset}/{model}-{ablation}/seed{seed}/run.json"
+    output: "results/ablations/predictions/{dataset}_test/{model}-{ablation}/seed{seed}.parquet"
+    log: "logs/evaluate/ablations/{dataset}_test/{model}-{ablation}/seed{seed}.log"
 
 
 EXTERNAL = external_inputs(config)

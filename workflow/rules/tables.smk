@@ -25,3 +25,19 @@ rule external_table:
     params: alpha=config["stats"]["alpha"], n_boot=config["stats"]["n_boot"]
     log: "logs/tables/external.log"
     shell: "medmtl external-table --predictions {input} --alpha {params.alpha} --n-boot {params.n_boot} --stats {output.stats} --out {output.tex} > {log} 2>&1"
+
+
+rule ablation_table:
+    # Render {wildcards.table}, an ablation table of the paper (medmtl.ablation), with its tests
+    input:
+        predictions=lambda w: table_inputs(config, w.table),
+        split=f"data/splits/{DATASET}.json",
+    output:
+        tex="results/tables/{table}.tex",
+        provenance="results/tables/{table}.provenance.json",
+        stats="results/ablations/stats/{table}.parquet",
+        stats_md="results/ablations/stats/{table}.md",
+    params: alpha=config["stats"]["alpha"], n_boot=config["stats"]["n_boot"]
+    wildcard_constraints: table="table8|table9"
+    log: "logs/tables/{table}.log"
+    shell: f"medmtl ablation-table --table {{wildcards.table}} --predictions results/predictions/{EVAL_SET} --ablations results/ablations/predictions/{EVAL_SET} --params {PARAMS} --split {{input.split}} --alpha {{params.alpha}} --n-boot {{params.n_boot}} --stats {{output.stats}} --out {{output.tex}} > {{log}} 2>&1"

@@ -15,11 +15,18 @@ rule train:
     # survive a killed job, which Snakemake and DVC would otherwise delete before re-running.
     output: "results/runs/{dataset}/{model}/seed{seed}/run.json"
     params:
-        run_dir=run_dir,
+        run_dir=lambda w, output: os.path.dirname(output[0]),
+        ablation=lambda w: w.get("ablation", "none"),
         profile=config["profile"],
         device=config["train"]["device"],
     threads: config["train"]["threads"]
     resources:
         gpu=lambda w: 0 if config["train"]["device"] == "cpu" else 1,
     log: "logs/train/{dataset}/{model}/seed{seed}.log"
-    shell: "medmtl train profile={params.profile} dataset={wildcards.dataset} model={wildcards.model} seed={wildcards.seed} data_dir={input.data} split_file={input.split} out={params.run_dir} threads={threads} device={params.device} > {log} 2>&1"
+    shell: "medmtl train profile={params.profile} dataset={wildcards.dataset} model={wildcards.model} ablation={params.ablation} seed={wildcards.seed} data_dir={input.data} split_file={input.split} out={params.run_dir} threads={threads} device={params.device} > {log} 2>&1"
+
+
+# Paper Tables 8 and 9: the same job with one switch of conf/ablation/ on (medmtl.ablation)
+use rule train as train_ablation with:
+    output: "results/ablations/runs/{dataset}/{model}-{ablation}/seed{seed}/run.json"
+    log: "logs/train/ablations/{dataset}/{model}-{ablation}/seed{seed}.log"

@@ -26,6 +26,24 @@ metadata names the run, checkpoint hash, data and split hashes and the code comm
 evaluation is also logged to MLflow as a child of the training run."""
 
 
+# run.json keys every prediction file carries over, and all the keys evaluation reads
+COPIED_RUN_KEYS = (
+    "model",
+    "ablation",
+    "seed",
+    "dataset",
+    "profile",
+    "tracking_uri",
+    "checkpoint_sha256",
+    "split_sha256",
+    "data_sha256",
+    "config_sha256",
+    "selection_subset",
+    "git_commit",
+)
+RUN_KEYS = (*COPIED_RUN_KEYS, "class_names", "mlflow_run_id", "checkpoint", "git_dirty")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="predict one subset with one trained run", description=HELP)
     p.add_argument("--run", required=True, type=Path, help="training run directory (has run.json)")
@@ -72,7 +90,11 @@ def read_run(run_dir: Path) -> tuple[dict, DictConfig]:
     record_file = run_dir / "run.json"
     if not record_file.exists():
         raise UserError(f"{record_file}: missing; train the run first (medmtl train)")
-    return json.loads(record_file.read_text()), OmegaConf.load(run_dir / "config.yaml")
+    record = json.loads(record_file.read_text())
+    missing = [key for key in RUN_KEYS if key not in record]
+    if missing:
+        raise UserError(f"{record_file}: no {', '.join(missing)} (an older medmtl?); re-train")
+    return record, OmegaConf.load(run_dir / "config.yaml")
 
 
 def predict_run(
@@ -136,21 +158,8 @@ def prediction_metadata(record: dict, run_dir: Path, eval_set: str, subset: str)
     from medmtl.hashing import git_state
 
     commit, dirty = git_state()
-    copied = (
-        "model",
-        "seed",
-        "dataset",
-        "profile",
-        "tracking_uri",
-        "checkpoint_sha256",
-        "split_sha256",
-        "data_sha256",
-        "config_sha256",
-        "selection_subset",
-        "git_commit",
-    )
     return {
-        **{key: record[key] for key in copied},
+        **{key: record[key] for key in COPIED_RUN_KEYS},
         "eval_set": eval_set, "subset": subset, "class_names": list(record["class_names"]),
         "run_id": record["mlflow_run_id"], "run_dir": str(run_dir),
         "checkpoint": str(run_dir / record["checkpoint"]),

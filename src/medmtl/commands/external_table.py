@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from medmtl.commands import add_test_options
+
 HELP = """Render results/tables/external.tex (+ .provenance.json) from the status file and the
 prediction files `medmtl external` wrote: one row per configured external set (BI-RADS
 consistency paper layout), baseline vs proposed Dice, JI, Acc (mean +- sd over seeds) and
@@ -20,9 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add = p.add_argument
     add("--predictions", type=Path, required=True, help="results/predictions/external")
-    add("--alpha", type=float, default=0.001, help="threshold on Holm-adjusted p")
-    add("--n-boot", type=int, default=2000, help="bootstrap resamples per CI")
-    add("--seed", type=int, default=0, help="bootstrap seed")
+    add_test_options(p)
     add("--stats", type=Path, required=True, help="stats to write: results/stats/external.parquet")
     add("--out", type=Path, required=True, help="results/tables/external.tex")
     add("--label", default="tab:external", help="LaTeX label of the table")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from medmtl.commands import add_test_options
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `stats` subcommand."""
@@ -19,9 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="read only the models x seeds of these params files (params.yaml, experiment)",
     )
     parser.add_argument("--reference", required=True, help="registry name of the reference model")
-    parser.add_argument("--alpha", type=float, default=0.001, help="threshold on Holm-adjusted p")
-    parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples per CI")
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    add_test_options(parser)
     parser.add_argument("--out", type=Path, required=True, help="results/stats/<eval_set>.parquet")
     parser.set_defaults(func=run)
 

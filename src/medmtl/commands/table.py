@@ -25,11 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Load and cross-check inputs, derive the cells once, write table, provenance, comparison."""
     from medmtl import provenance, tables
-    from medmtl.data.splits import load_splits
+    from medmtl.data.splits import load_run_split
     from medmtl.errors import UserError
-    from medmtl.hashing import file_sha256
-    from medmtl.predictions import load_eval_set
-    from medmtl.stats import check_stats_inputs, read_stats
+    from medmtl.predictions import group_by_model, load_eval_set
+    from medmtl.stats import check_stats_inputs, read_stats, reference_comparisons
     from medmtl.workflow import load_params
 
     params = load_params(args.params) if args.params else {}
@@ -38,23 +37,24 @@ def run(args: argparse.Namespace) -> int:
     frame, stats_meta = read_stats(args.stats)
     check_stats_inputs(stats_meta, files, args.stats)
     split_path = args.split or Path("data/splits") / f"{meta['dataset']}.json"
-    splits = load_splits(split_path)
-    if file_sha256(split_path) != meta["split_sha256"]:
-        raise UserError(f"{split_path}: sha256 differs from the split_sha256 of the runs")
+    splits = load_run_split(split_path, meta["split_sha256"])
     if args.profile not in (None, meta["profile"]):
         raise UserError(f"--profile {args.profile}: the runs used profile {meta['profile']}")
     if args.alpha not in (None, stats_meta["alpha"]):
         raise UserError(f"--alpha {args.alpha}: {args.stats} used alpha {stats_meta['alpha']}")
-    cells = tables.derive_cells(tables.seed_summaries(files), frame)
+    layout = tables.table4_layout(group_by_model(files))
+    cells = tables.derive_cells(tables.seed_summaries(files), frame, layout)
     prov_path = provenance.provenance_path(args.out)
     header = tables.header_comment(files, prov_path.name, str(args.out))
     reference, alpha = stats_meta["reference"], stats_meta["alpha"]
     caption = tables.caption(files, cells, reference, alpha, splits["policy"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(tables.render_table(cells, caption, header, args.label))
+    args.out.write_text(tables.render_table(cells, caption, header, args.label, layout))
     inputs = ((frame, stats_meta, args.stats), (splits, split_path), tables.MARK_SOURCE)
+    comparisons = reference_comparisons(files, reference)
     provenance.write_provenance(
-        prov_path, provenance.build_provenance(args.out, files, cells, *inputs)
+        prov_path,
+        provenance.build_provenance(args.out, files, cells, *inputs, layout, comparisons),
     )
     written = [args.out, prov_path]
     if args.vs_paper:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 HELP = """Train one model with one seed on a processed dataset (paper protocol, section 4).
 Takes Hydra overrides: out=, data_dir=, split_file= are required; model=, trainer=, profile=,
-dataset=, seed=, device=, threads= and any key (trainer.epochs=3) are optional. Writes best.pt
+ablation= (cls_only, seg_only, no_dfe: paper Tables 8, 9), dataset=, seed=, device=, threads=
+and any key (trainer.epochs=3) are optional. Writes best.pt
 (lowest validation loss), last.pt (resume point), config.yaml, history.csv and, last, run.json
 into `out`. Re-running a killed job resumes from last.pt; a finished job is not re-trained."""
 
@@ -34,6 +35,7 @@ def train_job(cfg) -> dict:
     import torch
 
     from medmtl import tracking
+    from medmtl.ablation import check_applies
     from medmtl.birads import BiradsConsistency, malignant_index
     from medmtl.data.preprocess import load_processed
     from medmtl.data.splits import load_splits
@@ -48,6 +50,7 @@ def train_job(cfg) -> dict:
         seed_everything,
     )
 
+    check_applies(cfg.model.name, cfg.ablation_name)
     out = Path(cfg.out)
     if (out / "run.json").exists():
         print(f"{out}/run.json exists: training finished, nothing to do")
@@ -103,12 +106,14 @@ def provenance_record(cfg, data, device) -> dict:
     import numpy as np
     import torch
 
+    from medmtl.ablation import run_name
     from medmtl.config import config_sha256, config_yaml
     from medmtl.hashing import file_sha256, git_state
 
     commit, dirty = git_state()
     return {
-        "model": cfg.model.name, "seed": cfg.seed, "dataset": cfg.dataset.name,
+        "model": run_name(cfg.model.name, cfg.ablation_name), "ablation": cfg.ablation_name,
+        "seed": cfg.seed, "dataset": cfg.dataset.name,
         "profile": cfg.profile_name, "tracking_uri": cfg.tracking.uri,
         "git_commit": commit, "git_dirty": dirty, "data_sha256": data.sha256(),
         "split_sha256": file_sha256(Path(cfg.split_file)), "config_sha256": config_sha256(cfg),
@@ -126,9 +131,10 @@ def open_mlflow_run(cfg, record: dict, data, train_ids: list[str]) -> str:
     from medmtl import tracking
 
     uri = cfg.tracking.uri
-    run_id = tracking.start_run(uri, cfg.tracking.experiment, f"{cfg.model.name}-seed{cfg.seed}", {
+    run_id = tracking.start_run(uri, cfg.tracking.experiment, f"{record['model']}-seed{cfg.seed}", {
         "medmtl.stage": "train", "medmtl.output": str(cfg.out),
-        "medmtl.dataset": cfg.dataset.name, "medmtl.model": cfg.model.name,
+        "medmtl.dataset": cfg.dataset.name, "medmtl.model": record["model"],
+        "medmtl.ablation": str(cfg.ablation_name),
         "medmtl.seed": str(cfg.seed), "medmtl.profile": cfg.profile_name,
         "mlflow.source.git.commit": record["git_commit"],
         "medmtl.git_dirty": str(record["git_dirty"]),

@@ -237,3 +237,21 @@ def load_splits(path: Path) -> dict:
     if missing:
         raise UserError(f"{path}: missing keys {missing}")
     return splits
+
+
+def load_run_split(path: Path, split_sha256: str) -> dict:
+    """Read the split file the runs were trained on, checking it is that file.
+
+    Args:
+        path: The split file.
+        split_sha256: Its hash as the runs recorded it (prediction metadata `split_sha256`).
+
+    Raises:
+        UserError: the file is missing or malformed, or its sha256 differs.
+    """
+    from medmtl.hashing import file_sha256
+
+    splits = load_splits(path)
+    if file_sha256(path) != split_sha256:
+        raise UserError(f"{path}: sha256 differs from the split_sha256 of the runs")
+    return splits

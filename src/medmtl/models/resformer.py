@@ -218,15 +218,3 @@ def resformer_sequential(**kwargs: Any) -> ResFormer:
 def resformer_parallel(**kwargs: Any) -> ResFormer:
     """ResFormer with Parallel blocks (ResNet34 + Swin summed, Fig. 3 b) and DFE skips."""
     return ResFormer(variant="parallel", **kwargs)
-
-
-@register_model("resformer_sequential_nodfe")
-def resformer_sequential_nodfe(**kwargs: Any) -> ResFormer:
-    """ResFormer Sequential without DFE: the "w/o DFE" ablation of Table 9."""
-    return ResFormer(variant="sequential", use_dfe=False, **kwargs)
-
-
-@register_model("resformer_parallel_nodfe")
-def resformer_parallel_nodfe(**kwargs: Any) -> ResFormer:
-    """ResFormer Parallel without DFE: the "w/o DFE" ablation of Table 9."""
-    return ResFormer(variant="parallel", use_dfe=False, **kwargs)

@@ -1,0 +1,76 @@
+"""Tables 8 and 9 of the ResFormer paper (section 5.3) on our data: layout, tests, caption.
+
+Rows: for each model of `ablations.models`, one row per variant of the table
+(`medmtl.ablation.TABLES`), labelled "<model>: <variant>"; a model's rows form a group, ruled
+off from the next. The paper has one block per OCT vendor of RETOUCH; we have one dataset, so
+one block per model. Cells are Table 4's (`medmtl.tables`: mean +- sd over seeds of the same
+per-seed summaries); a run trained for one task has no score for the other ("--", the paper's
+"-"). Bold: the best rounded mean of a group, per column (the paper bolds the best).
+
+Tests: every ablated run against the full run of its model (same seeds, same test cases) on
+the tested metrics of the columns it is scored on: JI and DSC by Wilcoxon, Acc by exact
+McNemar (`medmtl.stats`); the table is one Holm family, and a dagger marks p_holm < alpha.
+"""
+
+from __future__ import annotations
+
+from medmtl.ablation import SCORED, AblationTable, run_name
+from medmtl.predictions import PredictionFile
+from medmtl.stats import Comparison
+from medmtl.tables import (
+    MARK,
+    MARK_SOURCE,
+    Cell,
+    Layout,
+    display_name,
+    escape_latex,
+)
+
+REFERENCE = "per row: the model's full run (column reference)"
+
+
+def layout(table: AblationTable, models: list[str]) -> Layout:
+    """Rows, groups and bold highlights of `table` over `models` (module docstring)."""
+    rows, groups, scored = {}, [], {}
+    for model in models:
+        group = []
+        for ablation, label in table.variants:
+            run = run_name(model, ablation)
+            rows[run] = f"{display_name(model)}: {label}"
+            group.append(run)
+            if ablation in SCORED:
+                scored[run] = tuple(m for m in table.metrics if m in SCORED[ablation])
+        groups.append(tuple(group))
+    return Layout(rows, table.metrics, tuple(groups), ("bold",), scored)
+
+
+def comparisons(table: AblationTable, models: list[str]) -> list[Comparison]:
+    """Each ablated run against its model's full run, on what its columns can test."""
+    tested = {metric: MARK_SOURCE[metric] for metric in table.metrics if metric in MARK_SOURCE}
+    return [
+        (
+            run_name(model, ablation),
+            model,
+            tuple(tested[m] for m in SCORED.get(ablation, table.metrics) if m in tested),
+        )
+        for model in models
+        for ablation in table.ablations
+    ]
+
+
+def caption(
+    table: AblationTable, files: list[PredictionFile], cells: list[Cell], alpha: float, policy: str
+) -> str:
+    """Caption: setting (dataset, eval set, profile, seeds, split), variants, marks, tests."""
+    meta = files[0].meta
+    seeds = sorted({c.n_seeds for c in cells})
+    return (
+        f"{table.title}, on {escape_latex(meta['dataset'])} (eval set "
+        f"{escape_latex(meta['eval_set'])}, subset {escape_latex(meta['subset'])}; the paper: "
+        f"RETOUCH), mean $\\pm$ sd over {'--'.join(map(str, seeds))} seeds; profile "
+        f"{escape_latex(meta['profile'])}; split: {escape_latex(policy)} {table.note} Metrics as "
+        "in Table 4. Bold: best of a model's rows. "
+        f"{MARK}: differs from the model's full run at Holm-adjusted $p < {alpha:g}$ (JI, DSC: "
+        "paired Wilcoxon signed-rank on per-image values averaged over seeds; Acc: exact "
+        "McNemar on per-image 3-class correctness of the seed ensemble)."
+    )
