@@ -24,6 +24,7 @@ from medmtl.tables import (
     Layout,
     display_name,
     escape_latex,
+    seed_count,
 )
 
 REFERENCE = "per row: the model's full run (column reference)"
@@ -63,11 +64,10 @@ def caption(
 ) -> str:
     """Caption: setting (dataset, eval set, profile, seeds, split), variants, marks, tests."""
     meta = files[0].meta
-    seeds = sorted({c.n_seeds for c in cells})
     return (
         f"{table.title}, on {escape_latex(meta['dataset'])} (eval set "
         f"{escape_latex(meta['eval_set'])}, subset {escape_latex(meta['subset'])}; the paper: "
-        f"RETOUCH), mean $\\pm$ sd over {'--'.join(map(str, seeds))} seeds; profile "
+        f"RETOUCH), mean $\\pm$ sd over {seed_count(cells)} seeds; profile "
         f"{escape_latex(meta['profile'])}; split: {escape_latex(policy)} {table.note} Metrics as "
         "in Table 4. Bold: best of a model's rows. "
         f"{MARK}: differs from the model's full run at Holm-adjusted $p < {alpha:g}$ (JI, DSC: "

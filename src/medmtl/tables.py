@@ -254,7 +254,8 @@ def derive_cells(
     ]
 
 
-def _seed_count(cells: list[Cell]) -> str:
+def seed_count(cells: list[Cell]) -> str:
+    """How many seeds the cells average: "5", or a range "3--5" when rows differ."""
     counts = sorted({c.n_seeds for c in cells})
     return str(counts[0]) if len(counts) == 1 else f"{counts[0]}--{counts[-1]}"
 
@@ -275,7 +276,7 @@ def caption(
     return (
         f"Segmentation and classification performance on {escape_latex(meta['dataset'])} "
         f"(eval set {escape_latex(meta['eval_set'])}, subset {escape_latex(meta['subset'])}), "
-        f"mean $\\pm$ sd over {_seed_count(cells)} seeds; profile "
+        f"mean $\\pm$ sd over {seed_count(cells)} seeds; profile "
         f"{escape_latex(meta['profile'])}; split: {escape_latex(policy)} "
         "JI, DSC: per-image mean at the model input size over images with non-empty ground "
         "truth; Acc, Sen, Spe: micro-averaged one-vs-rest with a 0.5 threshold per class "
