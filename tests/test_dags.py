@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
@@ -9,11 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
+@functools.cache
 def snakemake_jobs(target: str = "all") -> set[tuple[str, str, frozenset]]:
     """(rule, command without its log redirection, outputs) of every job of a forced dry run
     (default: rule `all`, every table, as `dvc repro` builds every stage)."""
@@ -52,6 +55,13 @@ def test_snakemake_and_dvc_have_the_same_jobs() -> None:
     assert len(snake) > 5
     assert snake - dvc == set(), "jobs only Snakemake runs"
     assert dvc - snake == set(), "jobs only DVC runs"
+
+
+def test_slurm_profile_gives_every_training_rule_a_gpu() -> None:
+    profile = yaml.safe_load((ROOT / "workflow/profiles/slurm/config.yaml").read_text())
+    training = {rule for rule, cmd, _ in snakemake_jobs() if cmd.startswith("medmtl train ")}
+    assert training == {"train", "train_ablation"}
+    assert all("gpu:1" in profile["set-resources"][rule]["slurm_extra"] for rule in training)
 
 
 RULE_FILES = sorted(p for p in (ROOT / "workflow/rules").glob("*.smk") if p.name != "common.smk")
