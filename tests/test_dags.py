@@ -64,6 +64,18 @@ def test_slurm_profile_gives_every_training_rule_a_gpu() -> None:
     assert all("gpu:1" in profile["set-resources"][rule]["slurm_extra"] for rule in training)
 
 
+def test_config_overrides_are_refused_before_any_job() -> None:
+    done = subprocess.run(
+        [BIN / "snakemake", "-n", "--cores", "1", "--config", "seeds=[0]"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"},
+    )
+    assert done.returncode != 0
+    assert "--config seeds: the stages read params.yaml only" in done.stdout + done.stderr
+
+
 RULE_FILES = sorted(p for p in (ROOT / "workflow/rules").glob("*.smk") if p.name != "common.smk")
 
 

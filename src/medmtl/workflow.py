@@ -75,6 +75,23 @@ def params_argument(configfiles: Sequence[Path], root: Path) -> str:
     return " ".join(names)
 
 
+def check_no_overrides(config: Mapping, params_files: Sequence[str]) -> None:
+    """Refuse values the params files do not hold (`snakemake --config KEY=VALUE`): the stages
+    read the params files, so they would run with other values than the DAG was built from.
+
+    Raises:
+        UserError: naming the overridden keys and what to do instead.
+    """
+    expected = load_params([Path(name) for name in params_files])
+    changed = sorted(key for key in {*config, *expected} if config.get(key) != expected.get(key))
+    if changed:
+        raise UserError(
+            f"--config {', '.join(changed)}: the stages read {' + '.join(params_files)} only "
+            "and would not see it; put the values in an experiment file and pass it with "
+            "--configfile (see workflow/experiments/)"
+        )
+
+
 def _check_choice(key: str, value: object, options: list[str], where: str) -> None:
     if value not in options:
         raise UserError(f"{where}: {key}: {value!r} is not one of {', '.join(options)}")

@@ -3,10 +3,11 @@ import os
 from pathlib import Path
 
 from medmtl.ablation import table_inputs
-from medmtl.workflow import external_inputs, params_argument, validate_params
+from medmtl.workflow import check_no_overrides, external_inputs, params_argument, validate_params
 
 # params.yaml, then any --configfile (an experiment): the stages read them merged, as here.
 PARAMS = params_argument(workflow.overwrite_configfiles, Path.cwd())
+check_no_overrides(config, PARAMS.split())
 validate_params(config, PARAMS.replace(" ", " + "))
 
 wildcard_constraints:
