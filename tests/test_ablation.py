@@ -54,8 +54,6 @@ def test_switches_are_config_changes_of_the_same_model() -> None:
 def test_run_names() -> None:
     assert ablation.run_name("resformer_sequential", None) == "resformer_sequential"
     assert ablation.run_name("resformer_sequential", "no_dfe") == "resformer_sequential-no_dfe"
-    expected = Path("results/ablations/runs/isic2017/resformer_parallel-cls_only/seed3")
-    assert ablation.run_dir("isic2017", "resformer_parallel", "cls_only", 3) == expected
 
 
 def test_a_switch_a_model_does_not_have_is_refused() -> None:

@@ -20,14 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import yaml
 
 from medmtl.errors import UserError
 from medmtl.workflow import CONF_DIR, group_options
 
-ROOT = Path("results/ablations")
 # Metrics an ablated run is scored on, when not all: a head trained with zero weight learnt
 # nothing, so its scores are not reported ("-" in the paper's Table 8).
 SCORED = {"cls_only": ("Acc", "Sen", "Spe"), "seg_only": ("JI", "DSC")}
@@ -81,16 +79,6 @@ TABLES = {
 def run_name(model: str, ablation: str | None) -> str:
     """`<model>-<ablation>`, or the model's name for a run without ablation."""
     return model if ablation is None else f"{model}-{ablation}"
-
-
-def run_dir(dataset: str, model: str, ablation: str, seed: int) -> Path:
-    """Run directory of one ablation run."""
-    return ROOT / "runs" / dataset / run_name(model, ablation) / f"seed{seed}"
-
-
-def predictions_dir(eval_set: str) -> Path:
-    """Folder of the ablation runs' prediction files of one eval set."""
-    return ROOT / "predictions" / eval_set
 
 
 def check_applies(model: str, ablation: str | None, where: str = "ablation") -> None:
@@ -148,7 +136,7 @@ def table_inputs(params: Mapping, table: str) -> list[str]:
     models, seeds = params["ablations"]["models"], params["seeds"]
     full = [f"results/predictions/{eval_set}/{m}/seed{s}.parquet" for m in models for s in seeds]
     ablated = [
-        str(predictions_dir(eval_set) / run_name(m, a) / f"seed{s}.parquet")
+        f"results/ablations/predictions/{eval_set}/{run_name(m, a)}/seed{s}.parquet"
         for m in models
         for a in TABLES[table].ablations
         for s in seeds

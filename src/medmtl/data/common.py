@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import zipfile
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -269,6 +269,37 @@ def check_mask_sizes(case: RawCase) -> None:
                 f"{case.files.describe(name)}: mask size {mask_wh} differs from image size "
                 f"{image_wh} (width, height)"
             )
+
+
+def extracted_cases(
+    root: Path, subset: str, entries: Iterable[tuple[str, str, str, str]]
+) -> Iterator[RawCase]:
+    """Cases of a release extracted into `root`, one image and one mask file each, checked for
+    matching sizes before any is returned.
+
+    Args:
+        root: The release folder; file names are relative to it.
+        subset: The official part every case belongs to.
+        entries: (case id, label name, image file, mask file) per case, in order.
+
+    Raises:
+        UserError: as `check_mask_sizes`.
+    """
+    files = DirectoryFiles(root)
+    cases = [
+        RawCase(
+            case_id=case_id,
+            subset=subset,
+            label_name=label,
+            image_file=image,
+            mask_files=(mask,),
+            files=files,
+        )
+        for case_id, label, image, mask in entries
+    ]
+    for case in cases:
+        check_mask_sizes(case)
+    return iter(cases)
 
 
 def _header_size(files: FileSource, name: str) -> tuple[int, int]:

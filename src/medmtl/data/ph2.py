@@ -25,9 +25,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from medmtl.data.common import (
-    DirectoryFiles,
     RawCase,
-    check_mask_sizes,
+    extracted_cases,
     read_xlsx_table,
     release_root,
     require_none,
@@ -73,21 +72,19 @@ def read_ph2(raw_dir: Path) -> Iterator[RawCase]:
         case_ids - labels.keys(),
         f"{images_dir}: case folders with no label row in {root / LABELS_FILE}",
     )
-    files = DirectoryFiles(root)
-    cases = [
-        RawCase(
-            case_id=case_id,
-            subset=SUBSET,
-            label_name=labels[case_id],
-            image_file=f"{IMAGES_DIR}/{case_id}/{case_id}_Dermoscopic_Image/{case_id}.bmp",
-            mask_files=(f"{IMAGES_DIR}/{case_id}/{case_id}_lesion/{case_id}_lesion.bmp",),
-            files=files,
-        )
-        for case_id in sorted(case_ids)
-    ]
-    for case in cases:
-        check_mask_sizes(case)
-    return iter(cases)
+    return extracted_cases(
+        root,
+        SUBSET,
+        (
+            (
+                case_id,
+                labels[case_id],
+                f"{IMAGES_DIR}/{case_id}/{case_id}_Dermoscopic_Image/{case_id}.bmp",
+                f"{IMAGES_DIR}/{case_id}/{case_id}_lesion/{case_id}_lesion.bmp",
+            )
+            for case_id in sorted(case_ids)
+        ),
+    )
 
 
 def _read_labels(path: Path) -> dict[str, str]:

@@ -22,9 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from medmtl.data.common import (
-    DirectoryFiles,
     RawCase,
-    check_mask_sizes,
+    extracted_cases,
     read_xlsx_table,
     release_root,
     require_none,
@@ -65,21 +64,14 @@ def read_udiat(raw_dir: Path) -> Iterator[RawCase]:
     require_none(images - label_of.keys(), f"{root / IMAGES_DIR}: images with no label row")
     require_none(images - masks, f"{root / IMAGES_DIR}: images with no mask in {MASKS_DIR}/")
     require_none(masks - images, f"{root / MASKS_DIR}: masks with no image in {IMAGES_DIR}/")
-    files = DirectoryFiles(root)
-    cases = [
-        RawCase(
-            case_id=stem,
-            subset=SUBSET,
-            label_name=label_of[stem],
-            image_file=f"{IMAGES_DIR}/{stem}.png",
-            mask_files=(f"{MASKS_DIR}/{stem}.png",),
-            files=files,
-        )
-        for stem in sorted(images)
-    ]
-    for case in cases:
-        check_mask_sizes(case)
-    return iter(cases)
+    return extracted_cases(
+        root,
+        SUBSET,
+        (
+            (stem, label_of[stem], f"{IMAGES_DIR}/{stem}.png", f"{MASKS_DIR}/{stem}.png")
+            for stem in sorted(images)
+        ),
+    )
 
 
 def _png_stems(folder: Path) -> set[str]:
