@@ -125,8 +125,9 @@ def test_unmapped_cases_count_for_segmentation_only(tmp_path):
         write_prediction_file(tmp_path / "p.parquet", frame, meta)
     meta["unmapped_labels"] = {"atypical_nevus": 1}
     write_prediction_file(tmp_path / "p.parquet", frame, meta)
-    scores = stats.case_scores([read_prediction_file(tmp_path / "p.parquet")])
-    assert np.isnan(scores.loc["c2", "Acc3"]) and scores.loc["c2", "DSC"] == pytest.approx(75.0)
+    files = [read_prediction_file(tmp_path / "p.parquet")]
+    acc3, dsc = stats.run_values(files, "Acc3")[0], stats.run_values(files, "DSC")[0]
+    assert np.isnan(acc3["c2"]) and dsc["c2"] == pytest.approx(75.0)
 
 
 def _fake_run(runs: Path, model: str, seed: int, uri: str) -> None:
@@ -240,7 +241,7 @@ def test_external_table_marks_missing_sets_and_passes_its_audit(external_project
     stats_frame, _ = stats.read_stats(Path("stats/external.parquet"))
     assert set(stats_frame["eval_set"]) == {"ph2"} and set(stats_frame["model"]) == {"resunet"}
     acc = stats_frame.set_index("metric").loc["Acc3"]
-    assert acc["n"] == 3  # the two atypical nevi leave the McNemar test
+    assert acc["n"] == 3  # the two atypical nevi leave the Acc test
     report = audit.audit_table(Path(TEX), lambda uri, run_id: "FINISHED")
     failing = [audit.format_finding(f) for f in report.findings if f.status in audit.FAILING]
     assert failing == []

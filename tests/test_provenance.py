@@ -92,13 +92,13 @@ def test_build_provenance_records_every_cell_with_runs_and_tests(tmp_path):
     layout = tables.table4_layout(["he2020", "resformer_parallel"])
     comparisons = stats.reference_comparisons(files, "he2020")
     document = provenance.build_provenance(
-        tex, files, cells, (frame, meta, stats_path), split, tables.MARK_SOURCE, layout, comparisons
+        tex, files, cells, (frame, meta, stats_path), split, layout, comparisons
     )
     assert document["rederive_command"] == f"medmtl audit {tex}"
     assert document["models"] == ["he2020", "resformer_parallel"]
     restored = tables.Layout.from_json(json.loads(json.dumps(document["layout"])))
     assert restored.to_json() == layout.to_json()
-    assert document["comparisons"] == [["resformer_parallel", "he2020", ["JI", "DSC", "Acc3"]]]
+    assert document["comparisons"] == [["resformer_parallel", "he2020", ["JI", "DSC", "Acc"]]]
     assert document["stats"]["file"] == "../stats/isic_test.parquet"
     assert document["stats"]["sha256"] == file_sha256(stats_path)
     assert document["split"] == {
@@ -115,7 +115,9 @@ def test_build_provenance_records_every_cell_with_runs_and_tests(tmp_path):
     assert cell["rendered"] == next(
         c.rendered for c in cells if (c.model, c.metric) == ("resformer_parallel", "Acc")
     )
-    assert cell["test"]["metric"] == "Acc3" and cell["test"]["test"] == "mcnemar_exact"
+    assert cell["test"]["metric"] == "Acc" and cell["test"]["test"] == "wilcoxon"
+    assert cell["test"]["mean_model"] == pytest.approx(cell["value"]["mean"])  # its own number
+    assert cell["test"]["seed_test"] == "permutation_runs" and "p_seed_holm" in cell["test"]
     run = cell["runs"][1]
     assert run["prediction_file"] == "../predictions/isic_test/resformer_parallel/seed1.parquet"
     assert run["prediction_sha256"] == files[3].sha256

@@ -38,8 +38,9 @@ SUMMARIES = {  # per model, one summary per seed
 STATS = pd.DataFrame(
     {
         "model": ["resformer_parallel", "resformer_parallel", "resformer_parallel", "tang2023"],
-        "metric": ["JI", "DSC", "Acc3", "JI"],
+        "metric": ["JI", "DSC", "Acc", "JI"],
         "significant": [True, False, True, False],
+        "seed_significant": [True, False, False, False],
     }
 )
 
@@ -55,7 +56,8 @@ def _files() -> list[PredictionFile]:
 def _render() -> str:
     cells = tables.derive_cells(SUMMARIES, STATS)
     policy = "Official ISIC 2017 train/val/test parts (100% of each)."
-    caption = tables.caption(_files(), cells, "he2020", 0.001, policy)
+    note = "With 5 seeds per model the per-run test cannot give $p$ below 0.0079."
+    caption = tables.caption(_files(), cells, "he2020", 0.001, policy, note)
     header = tables.header_comment(_files(), "table4.provenance.json", "results/tables/table4.tex")
     return tables.render_table(cells, caption, header, "tab:table4")
 
@@ -95,7 +97,9 @@ def test_best_red_second_blue_ties_share_and_daggers_follow_the_tests():
     assert cells[("resformer_parallel", "Sen")].colour == "red"  # all 70.0: all tie as best
     assert cells[("resformer_parallel", "JI")].significant
     assert not cells[("resformer_parallel", "DSC")].significant
-    assert cells[("resformer_parallel", "Acc")].significant  # mark from the Acc3 McNemar test
+    assert cells[("resformer_parallel", "Acc")].significant  # from the test of Acc itself
+    assert cells[("resformer_parallel", "JI")].seed_significant  # the second mark
+    assert not cells[("resformer_parallel", "Acc")].seed_significant
     assert not cells[("resformer_parallel", "Sen")].significant  # Sen/Spe are never marked
     assert not any(c.significant for c in cells.values() if c.model == "he2020")
 
@@ -113,7 +117,7 @@ def test_render_table_golden_substrings():
         r"\toprule",
         r"\bottomrule",
         r"\label{tab:table4}",
-        r"ResFormer - Parallel & \textcolor{red}{78.5 $\pm$ 0.1}$^\dagger$ & ",
+        r"ResFormer - Parallel & \textcolor{red}{78.5 $\pm$ 0.1}$^\dagger$$^\ddagger$ & ",
         r"my\_model & \textcolor{blue}{75.1 $\pm$ 0.0} & ",
     ):
         assert line in tex
@@ -135,8 +139,11 @@ def test_caption_names_dataset_split_profile_seeds_alpha_and_marks():
         "over 2 seeds",
         "$p < 0.001$",
         "He et al.",
-        "McNemar",
         "Wilcoxon",
+        "over test images",
+        "permutation test over the training runs",
+        "cannot give $p$ below 0.0079",
+        "not with each baseline paper's own",
         r"\textcolor{red}{red}",
     ):
         assert part in caption
@@ -152,6 +159,8 @@ def test_parse_table_reads_back_every_cell():
 def test_plain_cell_and_cell_number():
     rendered = r"\textcolor{red}{78.5 $\pm$ 0.1}$^\dagger$"
     assert tables.plain_cell(rendered) == "78.5 ± 0.1 † [red]"
+    assert tables.plain_cell(rendered + tables.SEED_MARK) == "78.5 ± 0.1 †‡ [red]"
+    assert tables.cell_number(rendered + tables.SEED_MARK) == r"78.5 $\pm$ 0.1"
     assert tables.cell_number(rendered) == r"78.5 $\pm$ 0.1"
 
 

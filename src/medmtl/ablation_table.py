@@ -8,24 +8,16 @@ per-seed summaries); a run trained for one task has no score for the other ("--"
 "-"). Bold: the best rounded mean of a group, per column (the paper bolds the best).
 
 Tests: every ablated run against the full run of its model (same seeds, same test cases) on
-the tested metrics of the columns it is scored on: JI and DSC by Wilcoxon, Acc by exact
-McNemar (`medmtl.stats`); the table is one Holm family, and a dagger marks p_holm < alpha.
+the tested columns it is scored on (JI, DSC, Acc), at both levels of `medmtl.stats` (per
+image: the dagger; per run as well: the double dagger); the table is one Holm family.
 """
 
 from __future__ import annotations
 
 from medmtl.ablation import SCORED, AblationTable, run_name
 from medmtl.predictions import PredictionFile
-from medmtl.stats import Comparison
-from medmtl.tables import (
-    MARK,
-    MARK_SOURCE,
-    Cell,
-    Layout,
-    display_name,
-    escape_latex,
-    seed_count,
-)
+from medmtl.stats import TESTED_METRICS, Comparison
+from medmtl.tables import Cell, Layout, display_name, escape_latex, marks_sentence, seed_count
 
 REFERENCE = "per row: the model's full run (column reference)"
 
@@ -47,12 +39,11 @@ def layout(table: AblationTable, models: list[str]) -> Layout:
 
 def comparisons(table: AblationTable, models: list[str]) -> list[Comparison]:
     """Each ablated run against its model's full run, on what its columns can test."""
-    tested = {metric: MARK_SOURCE[metric] for metric in table.metrics if metric in MARK_SOURCE}
     return [
         (
             run_name(model, ablation),
             model,
-            tuple(tested[m] for m in SCORED.get(ablation, table.metrics) if m in tested),
+            tuple(m for m in SCORED.get(ablation, table.metrics) if m in TESTED_METRICS),
         )
         for model in models
         for ablation in table.ablations
@@ -60,9 +51,15 @@ def comparisons(table: AblationTable, models: list[str]) -> list[Comparison]:
 
 
 def caption(
-    table: AblationTable, files: list[PredictionFile], cells: list[Cell], alpha: float, policy: str
+    table: AblationTable,
+    files: list[PredictionFile],
+    cells: list[Cell],
+    alpha: float,
+    policy: str,
+    seed_note: str,
 ) -> str:
-    """Caption: setting (dataset, eval set, profile, seeds, split), variants, marks, tests."""
+    """Caption: setting (dataset, eval set, profile, seeds, split), variants, marks, tests;
+    `seed_note` as in `tables.caption`."""
     meta = files[0].meta
     return (
         f"{table.title}, on {escape_latex(meta['dataset'])} (eval set "
@@ -70,7 +67,5 @@ def caption(
         f"RETOUCH), mean $\\pm$ sd over {seed_count(cells)} seeds; profile "
         f"{escape_latex(meta['profile'])}; split: {escape_latex(policy)} {table.note} Metrics as "
         "in Table 4. Bold: best of a model's rows. "
-        f"{MARK}: differs from the model's full run at Holm-adjusted $p < {alpha:g}$ (JI, DSC: "
-        "paired Wilcoxon signed-rank on per-image values averaged over seeds; Acc: exact "
-        "McNemar on per-image 3-class correctness of the seed ensemble)."
+        + marks_sentence("the model's full run", alpha, seed_note, "JI, DSC, Acc as in Table 4")
     )

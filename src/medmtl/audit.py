@@ -162,7 +162,30 @@ def _rederive(document: dict[str, Any], loaded: dict[str, list[PredictionFile]])
         message = "colours and significance marks not re-derived: inputs missing or inconsistent"
         findings.append(Finding(SKIPPED, "table", message))
     cells = tables.derive_cells(tables.seed_summaries(files), stats, layout) if files else []
-    return _Rederived(layout, {(c.model, c.metric): c for c in cells}, complete, findings)
+    by_key = {(c.model, c.metric): c for c in cells}
+    if stats is not None:
+        findings += _check_tested_means(stats, lambda model, metric: by_key[model, metric])
+    return _Rederived(layout, by_key, complete, findings)
+
+
+def _check_tested_means(stats, cell_of: Callable[[str, str], tables.Cell]) -> list[Finding]:
+    """Each test compares exactly the numbers of its two cells (DESIGN.md, "Statistics", rule
+    1): its tested means equal the cells' means. `cell_of(model, metric)` gives a cell."""
+    findings = []
+    for row in stats.itertuples():
+        if row.n == 0:
+            continue
+        shown = (cell_of(row.model, row.metric).mean, cell_of(row.reference, row.metric).mean)
+        tested = (row.mean_model, row.mean_reference)
+        subject = f"test {row.model} vs {row.reference} on {row.metric}"
+        if all(abs(a - b) <= 1e-9 * max(1.0, abs(a)) for a, b in zip(shown, tested, strict=True)):
+            findings.append(Finding(OK, subject, "tests the numbers its cells show"))
+        else:
+            message = "tests other numbers than its cells show"
+            expected = ", ".join(f"{v:.6g}" for v in shown)
+            found = ", ".join(f"{v:.6g}" for v in tested)
+            findings.append(Finding(MISMATCH, subject, message, expected, found, row.model))
+    return findings
 
 
 def _cell_finding(
@@ -302,12 +325,27 @@ def _rederive_external(
         params = document["stats"]
         eval_sets = {name: loaded[name] for name in available}
         stats = compute_stats_across(
-            eval_sets, document["reference"], document["alpha"], params["n_boot"], params["seed"]
+            eval_sets,
+            document["reference"],
+            document["alpha"],
+            params["n_boot"],
+            params["seed"],
+            external_table.METRICS,
         )
     else:
         message = "p values not re-derived: inputs missing or inconsistent"
         findings.append(Finding(SKIPPED, "table", message))
-    derived = external_table.derive_rows(loaded, stats, document["baseline"], document["reference"])
+    baseline, proposed = document["baseline"], document["reference"]
+    derived = external_table.derive_rows(loaded, stats, baseline, proposed)
+    roles = {baseline: "baseline", proposed: "proposed"}
+    for name, row in derived.items() if stats is not None else ():
+        findings += [
+            replace(f, subject=f"{name}: {f.subject}", model=name)
+            for f in _check_tested_means(
+                stats[stats["eval_set"] == name],
+                lambda model, metric, row=row: row.cells[f"{metric}/{roles[model]}"],
+            )
+        ]
     return derived, complete, findings
 
 

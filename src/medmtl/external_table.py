@@ -6,8 +6,9 @@ and for Dice, JI and Acc the baseline and the proposed model side by side with t
 their paired test. Values are mean +- sd over seeds of the per-seed summaries
 (`metrics.summarize`: Dice/JI per-image at the model input size, Acc = accuracy of the argmax
 class, `Acc3`, over the cases whose class the model can predict). p: Holm-adjusted over all
-comparisons of the table (`stats.compute_stats_across`): Wilcoxon signed-rank for Dice and JI,
-exact McNemar for Acc. A configured set that is not available keeps its row, spanning the
+comparisons of the table (`stats.compute_stats_across`), the per-image paired Wilcoxon test of
+exactly these numbers (per-image values averaged over seeds); a double dagger after it where
+the per-run test holds too. A configured set that is not available keeps its row, spanning the
 columns with "not available: <reason>", and the caption names it.
 """
 
@@ -46,13 +47,15 @@ class ExternalRow:
     n_cases: int
     cells: dict[str, tables.Cell]  # "<metric>/<role>" -> mean +- sd over seeds
     p_holm: dict[str, float]  # metric -> p (NaN: no test, e.g. not re-derived)
+    seed_significant: dict[str, bool]  # metric -> the per-run test holds too
 
     def rendered(self) -> list[str]:
         """The row's cells as written in the `.tex`, in `COLUMNS` order."""
         values = [str(self.n_cases)]
         for metric in METRICS:
             values += [self.cells[f"{metric}/{role}"].number for role in ROLES]
-            values.append(format_p(self.p_holm[metric]))
+            seed_mark = tables.SEED_MARK if self.seed_significant[metric] else ""
+            values.append(format_p(self.p_holm[metric]) + seed_mark)
         return values
 
 
@@ -116,18 +119,24 @@ def derive_rows(
                 cells[f"{metric}/{role}"] = tables.Cell(
                     model, metric, mean, sd, len(runs), colour=None, significant=False
                 )
-        p_holm = {metric: _p_holm(stats, name, baseline, metric) for metric in METRICS}
-        rows[name] = ExternalRow(name, len(files[0].frame), cells, p_holm)
+        tests = {metric: _test(stats, name, baseline, metric) for metric in METRICS}
+        p_holm = {metric: float(test["p_holm"]) for metric, test in tests.items()}
+        seed = {metric: bool(test["seed_significant"]) for metric, test in tests.items()}
+        rows[name] = ExternalRow(name, len(files[0].frame), cells, p_holm, seed)
     return rows
 
 
-def _p_holm(stats: pd.DataFrame | None, eval_set: str, model: str, metric: str) -> float:
+_NO_TEST = {"p_holm": float("nan"), "seed_significant": False}
+
+
+def _test(stats: pd.DataFrame | None, eval_set: str, model: str, metric: str) -> Mapping:
+    """The stats row of one comparison, or `_NO_TEST`."""
     if stats is None:
-        return float("nan")
+        return _NO_TEST
     hit = stats[
         (stats["eval_set"] == eval_set) & (stats["model"] == model) & (stats["metric"] == metric)
     ]
-    return float(hit["p_holm"].iloc[0]) if len(hit) else float("nan")
+    return hit.iloc[0] if len(hit) else _NO_TEST
 
 
 def table_rows(
@@ -160,10 +169,14 @@ def _unmapped(status: Mapping[str, Any]) -> str:
 
 
 def caption(
-    status: Mapping[str, Any], files: Sequence[PredictionFile], n_tests: int, alpha: float
+    status: Mapping[str, Any],
+    files: Sequence[PredictionFile],
+    n_tests: int,
+    alpha: float,
+    seed_note: str,
 ) -> str:
     """Caption: protocol, models, training set, metrics, tests, label maps, unmapped cases
-    and the sets that are not available."""
+    and the sets that are not available; `seed_note` as in `tables.caption`."""
     names = {role: tables.display_name(status[role]) for role in ROLES}
     seeds = f"{len(status['seeds'])} seed{'s' if len(status['seeds']) > 1 else ''}"
     profile = tables.escape_latex(files[0].meta["profile"]) if files else "--"
@@ -175,9 +188,13 @@ def caption(
         "preprocessed as the training data; mean $\\pm$ sd over seeds. Dice, JI: per-image "
         "mean at the model input size over images with non-empty ground truth; Acc: accuracy "
         "of the argmax class. $p$: Holm-adjusted over the table's "
-        f"{n_tests} comparisons (Dice, JI: paired Wilcoxon signed-rank on per-image values "
-        "averaged over seeds; Acc: exact McNemar on per-image correctness of the seed "
-        f"ensemble); $\\alpha = {alpha:g}$. Label maps (external class $\\to$ training class): "
+        f"{n_tests} comparisons, paired Wilcoxon signed-rank over test images of the printed "
+        "quantities (per-image Dice, JI and argmax correctness, averaged over seeds), which "
+        f"takes the trained networks as fixed; $\\alpha = {alpha:g}$. {tables.SEED_MARK}: the "
+        "difference also exceeds run-to-run training variation (exact permutation test over "
+        f"the training runs, Holm-adjusted $p < {alpha:g}$). "
+        + (f"{seed_note} " if seed_note else "")
+        + "Label maps (external class $\\to$ training class): "
         f"{_label_maps(status)}. Cases of classes the model cannot predict (in Dice and JI, "
         f"not in Acc and its test): {_unmapped(status)}. Not available (row says why): "
         f"{tables.escape_latex(', '.join(missing) or 'none')}."

@@ -185,6 +185,37 @@ def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
     return float(100 * (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+PER_IMAGE_METRICS = ("JI", "DSC", "Acc", "Acc3")
+
+
+def per_image(predictions: pd.DataFrame, class_names: list[str], metric: str) -> np.ndarray:
+    """Per-image values x100 of one run whose mean over the non-NaN images is exactly the run's
+    `summarize(...)[metric]`: what a paired test of that table cell must compare.
+
+    - JI, DSC: per-image Jaccard/Dice at the model input size; NaN for an empty ground truth.
+    - Acc: the share of the image's C one-vs-rest decisions (0.5 threshold per class) that are
+      right; every image makes C decisions, so the mean over images is muAcc (paper Sec. 4).
+    - Acc3: 100 if the argmax class is right, else 0 (clean 3-class accuracy).
+    Acc and Acc3 are NaN for a case labelled `UNMAPPED_LABEL` (external sets).
+
+    Raises:
+        KeyError: `metric` is not in `PER_IMAGE_METRICS`.
+    """
+    if metric in ("JI", "DSC"):
+        counts = [predictions[f"seg_{c}"].to_numpy() for c in ("tp", "fp", "fn")]
+        return 100 * (jaccard if metric == "JI" else dice)(*counts)
+    labels = predictions["label"].to_numpy()
+    if metric == "Acc":
+        probs = predictions[[f"prob_{name}" for name in class_names]].to_numpy(float)
+        truth = labels[:, None] == np.arange(len(class_names))
+        correct = ((probs > THRESHOLD) == truth).mean(axis=1)
+    elif metric == "Acc3":
+        correct = (predictions["pred_label"].to_numpy() == labels).astype(float)
+    else:
+        raise KeyError(f"no per-image form of {metric!r}; known: {PER_IMAGE_METRICS}")
+    return np.where(labels == UNMAPPED_LABEL, np.nan, 100 * correct)
+
+
 def summarize(predictions: pd.DataFrame, class_names: list[str]) -> dict[str, float]:
     """All metrics of one prediction file (one model, one seed), as percentages.
 

@@ -90,7 +90,6 @@ def build_provenance(
     cells: list[Cell],
     stats: tuple[pd.DataFrame, Mapping[str, Any], Path],
     split: tuple[Mapping[str, Any], Path],
-    mark_source: Mapping[str, str],
     layout: Layout,
     comparisons: list[Comparison],
 ) -> dict[str, Any]:
@@ -102,7 +101,6 @@ def build_provenance(
         cells: The rendered cells (`tables.derive_cells`).
         stats: (stats frame, its metadata, its path) as `stats.read_stats` returned them.
         split: (split dict, its path), the split file the runs were trained on.
-        mark_source: Table metric -> tested metric whose test sets the cell's mark.
         layout: The table's rows, columns and highlights.
         comparisons: The tests of the stats frame (`stats.compute_comparisons`).
     """
@@ -144,7 +142,7 @@ def build_provenance(
                 "value": _cell_value(c),
                 "rendered": c.rendered,
                 "runs": runs[c.model],
-                "test": significance_test(frame, c.model, mark_source.get(c.metric)),
+                "test": significance_test(frame, c.model, c.metric),
             }
             for c in cells
         ],

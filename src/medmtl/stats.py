@@ -1,59 +1,71 @@
 """Paired significance tests of each model against a reference model, from prediction files.
 
-Seed policy (the one way seeds enter every test): a model is represented per case by the
-mean over its seeds.
+Rule 1 (DESIGN.md, "Statistics"): a mark or p next to a number comes from a test of exactly
+that number. A table cell is the mean over seeds of the per-seed summaries of
+`metrics.summarize`, and each such summary is the mean over images of `metrics.per_image`
+values. Every test below compares those values, so the tested means (`mean_model`,
+`mean_reference`) are the cells' means; `medmtl audit` checks that they are.
 
-- JI, DSC: per-image Jaccard/Dice (x100) at model input size, averaged over the model's seeds
-  per case. Paired, two-sided Wilcoxon signed-rank test (`scipy.stats.wilcoxon` on the
-  differences model - reference, rounded to 12 decimals so float noise makes no false ranks),
-  on the cases both models have; cases with an empty ground truth have no Dice/JI and drop
-  out. `zero_method='wilcox'`: zero differences are discarded before ranking (scipy's
-  default); scipy picks the exact or the normal-approximation null distribution
-  (`method='auto'`). When every difference is zero scipy divides by zero, so that case is
-  answered explicitly: statistic 0, p = 1.
-- Acc3 (marks the Acc column of Table 4): the seed ensemble per case (mean softmax over seeds,
-  argmax = prediction), correctness = prediction == label (x100), exact McNemar test
-  (`statsmodels.stats.contingency_tables.mcnemar(table, exact=True)`: binomial test on the
-  discordant pairs; statistic = min(b, c)). Cases of a class the model cannot predict
-  (`metrics.UNMAPPED_LABEL`, external sets) have no correctness and drop out.
+Rule 2: the unit of inference is said, and training variance counts. Each comparison is
+analysed at two levels, on the cases where the metric exists for both models (the same cases
+for both: a comparison of models evaluated on different cases is refused):
 
-Effect size, one definition for both tests: the matched-pairs rank-biserial correlation
-r = (R+ - R-) / (R+ + R-) over the non-zero differences (Kerby 2014). For McNemar's 0/1
-differences it equals (b - c) / (b + c) = (OR - 1) / (OR + 1), with b (c) the cases only the
-model (only the reference) gets right and OR = b / c the discordant-pair odds ratio; it is
-finite when c = 0. No non-zero difference gives r = 0.
+- Per image (unit: test image; the trained networks are taken as fixed). Per case, each model
+  is the mean over its seeds of the per-image values; paired, two-sided Wilcoxon signed-rank
+  test of the differences model - reference (`scipy.stats.wilcoxon`, differences rounded to
+  12 decimals so float noise makes no false ranks, `zero_method='wilcox'`, `method='auto'`;
+  all-zero differences: statistic 0, p = 1, answered explicitly since scipy divides by zero).
+  Effect size: matched-pairs rank-biserial correlation r = (R+ - R-) / (R+ + R-) over the
+  non-zero differences (Kerby 2014). CI: BCa bootstrap 95% CI of the mean paired difference
+  (`scipy.stats.bootstrap(..., paired=True, method='BCa')`; constant differences: [d, d]).
+  This is the seed papers' protocol: "do these trained networks differ on these images".
+- Per training run (unit: training run; the test images are taken as fixed). The claim a
+  reader takes from a table, "method A beats method B", also needs the run-to-run spread.
+  * p: exact permutation test over runs (`scipy.stats.permutation_test`, independent
+    samples, statistic = difference of the means of the per-run summaries, i.e. of the two
+    cells; all C(S_m + S_r, S_m) relabellings when they number at most `n_boot`, else
+    `n_boot` random ones). Chosen over a bootstrap p or a mixed model because with five runs
+    per model neither has a trustworthy null distribution: a bootstrap over 5 top-level units
+    underestimates their variance by (S-1)/S with a coarse, discrete tail, and MixedLM's Wald
+    z-test assumes asymptotics that 10 runs do not give. The permutation test is exact under
+    the null "the runs of both models are exchangeable", and its smallest attainable p is
+    explicit, `p_seed_floor` = 2 / C(S_m + S_r, S_m) (2/252 = 0.0079 for 5 vs 5 seeds): five
+    seeds cannot reach alpha = 0.001, and the tables say so instead of marking.
+  * CI: two-level (hierarchical) percentile bootstrap of the difference of the cells: resample
+    each model's runs with replacement, then the images with one index set for both models
+    (paired), `n_boot` times; both sources of variance enter.
+  * Sign consistency: in how many of the S_m x S_r pairings of a model run with a reference
+    run the difference of the two runs' summaries has the sign of the cells' difference.
+  `tests/test_stats.py` checks the two levels on simulated data with a known seed effect.
 
-Confidence interval: BCa bootstrap 95% CI of the paired mean difference model - reference
-(`scipy.stats.bootstrap(..., paired=True, method='BCa')`), `n_boot` resamples, a generator
-seeded with `seed` afresh for every comparison, so each CI is reproducible on its own.
-Constant differences give the degenerate CI [d, d].
-
-Multiplicity: Holm over all comparisons of one table (`multipletests(method='holm')`,
-passed explicitly: statsmodels defaults to Holm-Sidak); significant = p_holm < alpha. A table
-over several eval sets (external validation) is one family: `compute_stats_across`.
-All means, differences and CIs are in percent (points).
+Multiplicity: Holm over all comparisons of one table, separately for the per-image and the
+per-run p values (`multipletests(method='holm')`, passed explicitly: statsmodels defaults to
+Holm-Sidak). `significant` = per-image p_holm < alpha (the dagger); `seed_significant` =
+significant and per-run p_seed_holm < alpha too (the second mark). A table over several eval
+sets (external validation) is one family: `compute_stats_across`. All values are in points.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
-from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
 
 from medmtl import metrics
 from medmtl.annotated_parquet import read_annotated, write_annotated
 from medmtl.errors import UserError
-from medmtl.predictions import PredictionFile, group_by_model, prob_columns
+from medmtl.predictions import PredictionFile, group_by_model
 from medmtl.tables import markdown_table, model_order
 
-TESTED_METRICS = ("JI", "DSC", "Acc3")
-TEST_OF = {"JI": "wilcoxon", "DSC": "wilcoxon", "Acc3": "mcnemar_exact"}
+TESTED_METRICS = ("JI", "DSC", "Acc")  # Table 4 and the ablation tables: their marked columns
+TEST = "wilcoxon"
+SEED_TEST = "permutation_runs"
 ZERO_METHOD = "wilcox"
 COLUMNS = (
     "eval_set",
@@ -71,34 +83,37 @@ COLUMNS = (
     "mean_model",
     "mean_reference",
     "significant",
+    "seed_test",
+    "seeds_model",
+    "seeds_reference",
+    "p_seed",
+    "p_seed_floor",
+    "p_seed_holm",
+    "seed_ci_low",
+    "seed_ci_high",
+    "sign_agree",
+    "sign_pairs",
+    "seed_significant",
 )
+_ADJUSTED = ("p_holm", "significant", "p_seed_holm", "seed_significant")
 
 
-def case_scores(files: list[PredictionFile]) -> pd.DataFrame:
-    """Per-case scores of one model under the seed policy (module docstring).
+def run_values(files: list[PredictionFile], metric: str) -> pd.DataFrame:
+    """Per-image values of one model's runs: one column per seed, indexed by sorted case_id.
 
     Args:
         files: All seeds of one model (same cases, checked by `check_consistent`).
-
-    Returns:
-        Frame indexed by sorted case_id with columns JI, DSC (seed mean of per-image values
-        x100, NaN for an empty ground truth) and Acc3 (100 if the seed ensemble is right,
-        NaN for an unmapped label).
+        metric: One of `metrics.PER_IMAGE_METRICS`.
     """
-    frames = [f.frame.set_index("case_id").sort_index() for f in files]
-    prob_cols = prob_columns(files[0].meta["class_names"])
-    probs = np.mean([fr[prob_cols].to_numpy(float) for fr in frames], axis=0)
-    counts = [[fr[c].to_numpy() for c in ("seg_tp", "seg_fp", "seg_fn")] for fr in frames]
-    labels = frames[0]["label"].to_numpy()
-    correct = 100.0 * (probs.argmax(axis=1) == labels)
     return pd.DataFrame(
         {
-            "JI": 100 * np.mean([metrics.jaccard(*c) for c in counts], axis=0),
-            "DSC": 100 * np.mean([metrics.dice(*c) for c in counts], axis=0),
-            "Acc3": np.where(labels == metrics.UNMAPPED_LABEL, np.nan, correct),
-        },
-        index=frames[0].index,
-    )
+            f.seed: pd.Series(
+                metrics.per_image(f.frame, f.meta["class_names"], metric),
+                index=f.frame["case_id"].to_numpy(),
+            )
+            for f in files
+        }
+    ).sort_index()
 
 
 def paired_differences(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -128,20 +143,8 @@ def wilcoxon_test(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(result.statistic), float(result.pvalue)
 
 
-def mcnemar_test(x_correct: np.ndarray, y_correct: np.ndarray) -> tuple[float, float]:
-    """Exact McNemar test of paired correctness: (statistic = min(b, c), p).
-
-    Args:
-        x_correct, y_correct: Per-case correctness of the two models (truthy = correct).
-    """
-    x, y = np.asarray(x_correct, bool), np.asarray(y_correct, bool)
-    table = [[int((x & y).sum()), int((x & ~y).sum())], [int((~x & y).sum()), int((~x & ~y).sum())]]
-    result = mcnemar(table, exact=True)
-    return float(result.statistic), float(result.pvalue)
-
-
 def _mean_difference(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
-    return np.mean(x - y, axis=axis)
+    return np.mean(x, axis=axis) - np.mean(y, axis=axis)
 
 
 def paired_mean_ci(
@@ -166,30 +169,105 @@ def paired_mean_ci(
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
-def compare(x: pd.Series, y: pd.Series, metric: str, n_boot: int, seed: int) -> dict[str, Any]:
-    """One paired comparison on the cases where both scores exist (all but the Holm columns)."""
-    paired = pd.concat([x, y], axis=1, join="inner").dropna().to_numpy(float)
-    xv, yv = paired[:, 0], paired[:, 1]
-    test = TEST_OF[metric]
-    if len(xv) == 0:
-        statistic, p = float("nan"), float("nan")
-    elif test == "wilcoxon":
-        statistic, p = wilcoxon_test(xv, yv)
-    else:
-        statistic, p = mcnemar_test(xv > 0, yv > 0)
-    ci_low, ci_high = paired_mean_ci(xv, yv, n_boot, seed)
-    return {
-        "metric": metric,
-        "test": test,
-        "n": len(xv),
-        "statistic": statistic,
-        "p": p,
-        "effect_size": rank_biserial(paired_differences(xv, yv)) if len(xv) else float("nan"),
-        "ci_low": ci_low,
-        "ci_high": ci_high,
-        "mean_model": float(xv.mean()) if len(xv) else float("nan"),
-        "mean_reference": float(yv.mean()) if len(yv) else float("nan"),
-    }
+def permutation_floor(n_model: int, n_reference: int, n_resamples: int) -> float:
+    """Smallest two-sided p the permutation test over runs can give (module docstring):
+    2 / C(n_model + n_reference, n_model) when exact, 2 / (n_resamples + 1) when sampled."""
+    relabellings = math.comb(n_model + n_reference, n_model)
+    return min(1.0, 2 / (relabellings if relabellings <= n_resamples else n_resamples + 1))
+
+
+def run_permutation_test(
+    model_runs: np.ndarray, reference_runs: np.ndarray, n_resamples: int, seed: int
+) -> float:
+    """Two-sided p of the exact (or sampled) permutation test of mean(model) - mean(reference)
+    over the per-run summaries; 1 when the runs cannot be told apart (all values equal), NaN
+    (no test) when a model has a single run: it shows no run-to-run variation to test against."""
+    pooled = np.concatenate([model_runs, reference_runs])
+    if min(len(model_runs), len(reference_runs)) < 2:
+        return float("nan")
+    if np.all(pooled == pooled[0]):
+        return 1.0
+    result = sps.permutation_test(
+        (model_runs, reference_runs),
+        _mean_difference,
+        permutation_type="independent",
+        vectorized=True,
+        n_resamples=n_resamples,
+        alternative="two-sided",
+        rng=np.random.default_rng(seed),
+    )
+    return float(min(1.0, result.pvalue))
+
+
+def two_level_deltas(
+    model: np.ndarray, reference: np.ndarray, n_boot: int, rng: np.random.Generator
+) -> np.ndarray:
+    """`n_boot` two-level bootstrap draws of the difference of the cells: runs of each model
+    with replacement, then images with one index set for both models (paired).
+
+    Args:
+        model, reference: (runs, images) per-image values of the two models, same images.
+    """
+    means = []
+    for values in (model, reference):
+        runs = rng.integers(0, len(values), (n_boot, len(values)))
+        weights = np.zeros((n_boot, len(values)))
+        np.add.at(weights, (np.arange(n_boot)[:, None], runs), 1 / len(values))
+        means.append(weights @ values)  # (n_boot, images): the resampled runs' mean per image
+    images = rng.integers(0, model.shape[1], (n_boot, model.shape[1]))
+    return np.take_along_axis(means[0] - means[1], images, axis=1).mean(axis=1)
+
+
+def two_level_ci(
+    model: np.ndarray, reference: np.ndarray, n_boot: int, seed: int, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile CI of `two_level_deltas` (generator seeded with `seed`)."""
+    deltas = two_level_deltas(model, reference, n_boot, np.random.default_rng(seed))
+    low, high = np.quantile(deltas, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)
+
+
+def sign_consistency(model_runs: np.ndarray, reference_runs: np.ndarray) -> tuple[int, int]:
+    """(pairings whose run difference has the sign of the cells' difference, all pairings);
+    a zero cell difference agrees with no pairing."""
+    delta = np.sign(model_runs.mean() - reference_runs.mean())
+    pairs = np.sign(model_runs[:, None] - reference_runs[None, :])
+    return int((pairs == delta).sum()) if delta else 0, int(pairs.size)
+
+
+def compare(
+    model: pd.DataFrame, reference: pd.DataFrame, metric: str, n_boot: int, seed: int
+) -> dict[str, Any]:
+    """Both levels of one comparison (all but the Holm columns).
+
+    Args:
+        model, reference: `run_values` of the two models on one metric.
+
+    Raises:
+        UserError: the two models were evaluated on different cases.
+    """
+    if not model.index.equals(reference.index):
+        raise UserError(f"cannot compare {metric} on different cases: the cells' means differ")
+    kept = model.notna().all(axis=1) & reference.notna().all(axis=1)
+    xs, ys = model[kept].to_numpy(float).T, reference[kept].to_numpy(float).T  # (runs, images)
+    x, y = xs.mean(axis=0), ys.mean(axis=0)
+    row: dict[str, Any] = {"metric": metric, "test": TEST, "n": int(kept.sum())}
+    row |= {"seed_test": SEED_TEST, "seeds_model": len(xs), "seeds_reference": len(ys)}
+    row["p_seed_floor"] = permutation_floor(len(xs), len(ys), n_boot)
+    if not kept.any():
+        nan = float("nan")
+        keys = ("statistic", "p", "effect_size", "ci_low", "ci_high", "mean_model")
+        keys += ("mean_reference", "p_seed", "seed_ci_low", "seed_ci_high")
+        return row | dict.fromkeys(keys, nan) | {"sign_agree": 0, "sign_pairs": 0}
+    row["statistic"], row["p"] = wilcoxon_test(x, y)
+    row["effect_size"] = rank_biserial(paired_differences(x, y))
+    row["ci_low"], row["ci_high"] = paired_mean_ci(x, y, n_boot, seed)
+    row["mean_model"], row["mean_reference"] = float(x.mean()), float(y.mean())
+    model_runs, reference_runs = xs.mean(axis=1), ys.mean(axis=1)
+    row["p_seed"] = run_permutation_test(model_runs, reference_runs, n_boot, seed)
+    row["seed_ci_low"], row["seed_ci_high"] = two_level_ci(xs, ys, n_boot, seed)
+    row["sign_agree"], row["sign_pairs"] = sign_consistency(model_runs, reference_runs)
+    return row
 
 
 def holm(p: np.ndarray) -> np.ndarray:
@@ -202,32 +280,13 @@ def holm(p: np.ndarray) -> np.ndarray:
     return adjusted
 
 
-def compute_stats(
-    files: list[PredictionFile], reference: str, alpha: float, n_boot: int = 2000, seed: int = 0
-) -> pd.DataFrame:
-    """Compare every model with `reference` on JI, DSC (Wilcoxon) and Acc3 (McNemar).
-
-    Args:
-        files: Prediction files of one eval set (`predictions.load_eval_set`).
-        reference: Registry name of the reference model.
-        alpha: Significance threshold applied to the Holm-adjusted p values.
-        n_boot: Bootstrap resamples per CI.
-        seed: Seed of the bootstrap generator.
-
-    Returns:
-        One row per (model, metric) with the columns `COLUMNS`, models in table order.
-
-    Raises:
-        UserError: `reference` has no prediction files.
-    """
-    return compute_comparisons(files, reference_comparisons(files, reference), alpha, n_boot, seed)
-
-
 Comparison = tuple[str, str, tuple[str, ...]]  # (model, reference, tested metrics)
 
 
-def reference_comparisons(files: list[PredictionFile], reference: str) -> list[Comparison]:
-    """Every model of `files` but `reference` against it on `TESTED_METRICS`, in table order.
+def reference_comparisons(
+    files: list[PredictionFile], reference: str, tested: Sequence[str] = TESTED_METRICS
+) -> list[Comparison]:
+    """Every model of `files` but `reference` against it on `tested`, in table order.
 
     Raises:
         UserError: `reference` has no prediction files.
@@ -235,7 +294,35 @@ def reference_comparisons(files: list[PredictionFile], reference: str) -> list[C
     models = model_order(group_by_model(files))
     if reference not in models:
         raise UserError(f"reference model {reference!r} not among {', '.join(sorted(models))}")
-    return [(model, reference, TESTED_METRICS) for model in models if model != reference]
+    return [(model, reference, tuple(tested)) for model in models if model != reference]
+
+
+def compute_stats(
+    files: list[PredictionFile],
+    reference: str,
+    alpha: float,
+    n_boot: int = 2000,
+    seed: int = 0,
+    tested: Sequence[str] = TESTED_METRICS,
+) -> pd.DataFrame:
+    """Compare every model with `reference` on the `tested` metrics (both levels).
+
+    Args:
+        files: Prediction files of one eval set (`predictions.load_eval_set`).
+        reference: Registry name of the reference model.
+        alpha: Significance threshold applied to the Holm-adjusted p values.
+        n_boot: Bootstrap resamples per CI (and the cap on permutations).
+        seed: Seed of the bootstrap and permutation generators, afresh per comparison.
+        tested: Metrics among `metrics.PER_IMAGE_METRICS`.
+
+    Returns:
+        One row per (model, metric) with the columns `COLUMNS`, models in table order.
+
+    Raises:
+        UserError: `reference` has no prediction files.
+    """
+    comparisons = reference_comparisons(files, reference, tested)
+    return compute_comparisons(files, comparisons, alpha, n_boot, seed)
 
 
 def compute_comparisons(
@@ -249,7 +336,7 @@ def compute_comparisons(
 
     Args:
         files: Prediction files of one eval set, holding every model the comparisons name.
-        comparisons: (model, reference, metrics among `TESTED_METRICS`), one row per metric.
+        comparisons: (model, reference, metrics among `metrics.PER_IMAGE_METRICS`).
         alpha, n_boot, seed: As `compute_stats`.
 
     Raises:
@@ -260,27 +347,35 @@ def compute_comparisons(
     absent = sorted(named - set(groups))
     if absent:
         raise UserError(f"no prediction files for {', '.join(absent)} among {sorted(groups)}")
-    scores = {model: case_scores(groups[model]) for model in named}
+    values: dict[tuple[str, str], pd.DataFrame] = {}
+
+    def runs(model: str, metric: str) -> pd.DataFrame:
+        if (model, metric) not in values:
+            values[model, metric] = run_values(groups[model], metric)
+        return values[model, metric]
+
     eval_set = files[0].meta["eval_set"]
     rows = [
         {
             "eval_set": eval_set,
             "model": model,
             "reference": reference,
-            **compare(scores[model][m], scores[reference][m], m, n_boot, seed),
+            **compare(runs(model, m), runs(reference, m), m, n_boot, seed),
         }
         for model, reference, tested in comparisons
         for m in tested
     ]
-    frame = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("p_holm", "significant")])
+    frame = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in _ADJUSTED])
     return _adjust(frame, alpha)
 
 
 def _adjust(frame: pd.DataFrame, alpha: float) -> pd.DataFrame:
-    """Holm over all rows of `frame` (one family) and the significance flag."""
+    """Holm over all rows of `frame` (one family per level) and the two significance flags."""
     frame = frame.copy()
     frame["p_holm"] = holm(frame["p"].to_numpy(float))
     frame["significant"] = frame["p_holm"] < alpha
+    frame["p_seed_holm"] = holm(frame["p_seed"].to_numpy(float))
+    frame["seed_significant"] = frame["significant"] & (frame["p_seed_holm"] < alpha)
     return frame[list(COLUMNS)]
 
 
@@ -290,18 +385,42 @@ def compute_stats_across(
     alpha: float,
     n_boot: int = 2000,
     seed: int = 0,
+    tested: Sequence[str] = TESTED_METRICS,
 ) -> pd.DataFrame:
     """`compute_stats` on each eval set, Holm over all the comparisons together: the
     comparisons of one table with one row per eval set (external validation).
 
     Args:
         eval_sets: Eval set name -> its prediction files, in table row order.
-        reference, alpha, n_boot, seed: As `compute_stats`.
+        reference, alpha, n_boot, seed, tested: As `compute_stats`.
     """
-    frames = [compute_stats(f, reference, alpha, n_boot, seed) for f in eval_sets.values()]
+    frames = [compute_stats(f, reference, alpha, n_boot, seed, tested) for f in eval_sets.values()]
     if not frames:
         return pd.DataFrame(columns=list(COLUMNS))
     return _adjust(pd.concat(frames, ignore_index=True), alpha)
+
+
+def attainable_seed_p(frame: pd.DataFrame) -> float:
+    """The smallest Holm-adjusted per-run p any comparison of the table could reach: the
+    number of tests times the smallest floor (1 at most)."""
+    floors = frame["p_seed_floor"].dropna()
+    return float(min(1.0, len(frame) * floors.min())) if len(floors) else float("nan")
+
+
+def seed_level_note(frame: pd.DataFrame, alpha: float) -> str:
+    """One sentence for a caption when the runs are too few for the second mark at `alpha`,
+    "" otherwise."""
+    attainable = attainable_seed_p(frame)
+    if not attainable >= alpha:
+        return ""
+    floor = frame["p_seed_floor"].min()
+    seeds = sorted({int(s) for s in pd.concat([frame["seeds_model"], frame["seeds_reference"]])})
+    counts = "--".join(map(str, (seeds[0], seeds[-1]))) if len(seeds) > 1 else str(seeds[0])
+    return (
+        f"With {counts} seeds per model the per-run test cannot give $p$ below {floor:.2g} "
+        f"({attainable:.2g} after Holm over {len(frame)} tests), not below $\\alpha = {alpha:g}$: "
+        "no cell can carry the second mark."
+    )
 
 
 def stats_metadata(
@@ -354,8 +473,10 @@ def check_stats_inputs(meta: dict[str, Any], files: list[PredictionFile], stats_
         )
 
 
-_MARKDOWN_HEADER = "model|metric|test|n|mean model|mean ref|diff CI|effect|p|p Holm|sig.|eval set"
-_MARKDOWN_HEADER = _MARKDOWN_HEADER.split("|")
+_MARKDOWN_HEADER = (
+    "model|metric|n|mean model|mean ref|per image: diff CI|effect|p|p Holm|sig.|"
+    "per run: seeds|diff CI|signs|p|p floor|p Holm|sig.|eval set"
+).split("|")
 
 
 def _fmt(value: float, spec: str) -> str:
@@ -366,17 +487,21 @@ def stats_markdown(frame: pd.DataFrame, meta: dict[str, Any]) -> str:
     """Human-readable markdown of a stats frame, with the policy and parameters above it."""
     header = (
         f"# Paired tests, eval set `{meta['eval_set']}`, reference `{meta['reference']}`\n\n"
-        f"Holm over {len(frame)} comparisons, alpha = {meta['alpha']}; JI/DSC: Wilcoxon "
-        f"signed-rank (zero_method={meta['zero_method']}) on seed-mean per-image values; "
-        "Acc3: exact McNemar on seed-ensemble correctness; effect = matched-pairs "
-        f"rank-biserial; CI: BCa bootstrap ({meta['n_boot']} resamples, seed {meta['seed']}) "
-        "of the mean difference, in points.\n\n"
+        f"alpha = {meta['alpha']}, Holm over the {len(frame)} comparisons at each level.\n\n"
+        "- Per image (unit: test image, the trained networks fixed): Wilcoxon signed-rank "
+        f"(zero_method={meta['zero_method']}) on per-image values averaged over seeds; effect "
+        "= matched-pairs rank-biserial; CI: BCa bootstrap of the mean difference. "
+        "sig. = the table's dagger.\n"
+        "- Per run (unit: training run, the test images fixed): exact permutation test of the "
+        "per-run summaries (the cells' difference); p floor = the smallest p the seeds allow; "
+        "CI: two-level bootstrap (runs, then images, paired); signs = seed pairings whose "
+        "difference has the cells' sign. sig. = the second mark (both levels).\n\n"
+        f"Bootstrap: {meta['n_boot']} resamples, seed {meta['seed']}; differences in points.\n\n"
     )
     rows = [
         [
             r.model,
             r.metric,
-            r.test,
             str(r.n),
             _fmt(r.mean_model, ".2f"),
             _fmt(r.mean_reference, ".2f"),
@@ -385,6 +510,13 @@ def stats_markdown(frame: pd.DataFrame, meta: dict[str, Any]) -> str:
             _fmt(r.p, ".3g"),
             _fmt(r.p_holm, ".3g"),
             "yes" if r.significant else "no",
+            f"{r.seeds_model} vs {r.seeds_reference}",
+            f"[{_fmt(r.seed_ci_low, '.2f')}, {_fmt(r.seed_ci_high, '.2f')}]",
+            f"{r.sign_agree}/{r.sign_pairs}",
+            _fmt(r.p_seed, ".3g"),
+            _fmt(r.p_seed_floor, ".3g"),
+            _fmt(r.p_seed_holm, ".3g"),
+            "yes" if r.seed_significant else "no",
             r.eval_set,
         ]
         for r in frame.itertuples()

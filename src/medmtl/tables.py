@@ -6,9 +6,10 @@ in blue (xcolor), ranked on the rendered (rounded) means, ties sharing a colour.
 says which rows, columns, groups and highlights a table has: the ablation tables (Tables 8
 and 9, `medmtl.ablation`) are drawn by the same code with their own layout. Each cell is
 mean +- sd over seeds, sd the sample standard deviation (ddof=1) of the per-seed summaries
-`metrics.summarize` returns (a single seed shows the mean only). A dagger marks a cell whose
-model differs from the reference model at the Holm-adjusted threshold (`stats.py`): JI and DSC
-from the Wilcoxon tests, Acc from the McNemar test on 3-class correctness (`Acc3`).
+`metrics.summarize` returns (a single seed shows the mean only). A mark comes from a test of
+the number in its cell (`stats.py`, same metric, same seeds): a dagger where the per-image
+paired test is significant at the Holm-adjusted threshold, a double dagger after it where the
+per-run test holds too. Columns without a test (Sen, Spe) carry no mark.
 `parse_table` reads the rendered cells back for `medmtl audit`.
 """
 
@@ -49,8 +50,8 @@ PAPER_TABLE4 = {
     "resformer_parallel": {"JI": 78.4, "DSC": 86.5, "Acc": 83.6, "Sen": 74.3, "Spe": 88.3},
 }
 TABLE_METRICS = ("JI", "DSC", "Acc", "Sen", "Spe")
-MARK_SOURCE = {"JI": "JI", "DSC": "DSC", "Acc": "Acc3"}  # table column -> tested metric
-MARK = r"$^\dagger$"
+MARK = r"$^\dagger$"  # per-image paired test significant
+SEED_MARK = r"$^\ddagger$"  # ... and the per-run test too
 PLUS_MINUS = r" $\pm$ "
 _LATEX_SPECIAL = {
     "\\": r"\textbackslash{}",
@@ -166,6 +167,7 @@ class Cell:
     n_seeds: int
     colour: str | None
     significant: bool
+    seed_significant: bool = False
 
     @property
     def number(self) -> str:
@@ -179,7 +181,9 @@ class Cell:
     def rendered(self) -> str:
         """The cell exactly as written in the `.tex`."""
         body = highlight(self.colour, self.number) if self.colour else self.number
-        return body + (MARK if self.significant else "")
+        return (
+            body + (MARK if self.significant else "") + (SEED_MARK if self.seed_significant else "")
+        )
 
 
 def mean_sd(values: list[float]) -> tuple[float, float]:
@@ -197,10 +201,11 @@ def _colours(means: Mapping[str, float], palette: Sequence[str]) -> dict[str, st
     return {m: by_value[v] for m, v in rounded.items() if v in by_value}
 
 
-def _significant(stats: pd.DataFrame | None) -> set[tuple[str, str]]:
+def _marked(stats: pd.DataFrame | None, flag: str) -> set[tuple[str, str]]:
+    """(model, metric) of the stats rows whose `flag` column is true."""
     if stats is None:
         return set()
-    hits = stats[stats["significant"].astype(bool)]
+    hits = stats[stats[flag].astype(bool)]
     return set(zip(hits["model"], hits["metric"], strict=True))
 
 
@@ -218,7 +223,7 @@ def derive_cells(
         layout: Rows, columns and highlights; default `table4_layout` of the summaries' models.
     """
     layout = layout or table4_layout(summaries)
-    marked = _significant(stats)
+    marked, seed_marked = _marked(stats, "significant"), _marked(stats, "seed_significant")
     rows = [
         model for model in layout.rows if model in summaries
     ]  # all, unless an audit lacks files
@@ -247,7 +252,8 @@ def derive_cells(
             *values[model, metric],
             n_seeds=len(summaries[model]),
             colour=colours.get((model, metric)),
-            significant=(model, MARK_SOURCE.get(metric)) in marked,
+            significant=(model, metric) in marked,
+            seed_significant=(model, metric) in seed_marked,
         )
         for model in rows
         for metric in layout.metrics
@@ -260,10 +266,37 @@ def seed_count(cells: list[Cell]) -> str:
     return str(counts[0]) if len(counts) == 1 else f"{counts[0]}--{counts[-1]}"
 
 
+RECIPE = (
+    "Every method was trained with the same recipe, ResFormer's (paper Sec.~4: AdamW, lr 0.003, "
+    "0.25 weighted cross-entropy + 1.0 Dice, random initialisation; size, width and epochs of "
+    "the profile), not with each baseline paper's own, which may favour the ResFormer rows."
+)
+
+
+def marks_sentence(against: str, alpha: float, seed_note: str, tested: str) -> str:
+    """What the two marks mean (each unit of inference in one sentence) and, from
+    `stats.seed_level_note`, when the runs are too few for the second."""
+    return (
+        f"{MARK}: differs from {against} at Holm-adjusted $p < {alpha:g}$ in a paired Wilcoxon "
+        f"signed-rank test over test images ({tested}; per-image values averaged over seeds), "
+        "which takes the trained networks as fixed. "
+        f"{SEED_MARK}: the difference also exceeds run-to-run training variation, by an exact "
+        "permutation test over the training runs of the per-run values (Holm-adjusted $p < "
+        f"{alpha:g}$), which takes the test images as fixed. "
+        + (f"{seed_note} " if seed_note else "")
+    ).rstrip()
+
+
 def caption(
-    files: list[PredictionFile], cells: list[Cell], reference: str, alpha: float, policy: str
+    files: list[PredictionFile],
+    cells: list[Cell],
+    reference: str,
+    alpha: float,
+    policy: str,
+    seed_note: str,
 ) -> str:
-    """Caption naming dataset, split policy, profile, seeds, alpha and the marks' meaning.
+    """Caption naming dataset, split policy, profile, seeds, the common training recipe, alpha
+    and the marks' meaning.
 
     Args:
         files: The prediction files (dataset, eval set, subset, profile come from them).
@@ -271,19 +304,24 @@ def caption(
         reference: Registry name of the reference model of the tests.
         alpha: Threshold on the Holm-adjusted p values.
         policy: The split file's one-sentence policy.
+        seed_note: `stats.seed_level_note` of the table's tests ("" when the runs suffice).
     """
     meta = files[0].meta
     return (
         f"Segmentation and classification performance on {escape_latex(meta['dataset'])} "
         f"(eval set {escape_latex(meta['eval_set'])}, subset {escape_latex(meta['subset'])}), "
         f"mean $\\pm$ sd over {seed_count(cells)} seeds; profile "
-        f"{escape_latex(meta['profile'])}; split: {escape_latex(policy)} "
+        f"{escape_latex(meta['profile'])}; split: {escape_latex(policy)} {RECIPE} "
         "JI, DSC: per-image mean at the model input size over images with non-empty ground "
         "truth; Acc, Sen, Spe: micro-averaged one-vs-rest with a 0.5 threshold per class "
         "(paper Sec.~4). Best in \\textcolor{red}{red}, second best in \\textcolor{blue}{blue}. "
-        f"{MARK}: differs from {display_name(reference)} at Holm-adjusted $p < {alpha:g}$ "
-        "(JI, DSC: paired Wilcoxon signed-rank on per-image values averaged over seeds; Acc: "
-        "exact McNemar on per-image 3-class correctness of the seed ensemble)."
+        + marks_sentence(
+            display_name(reference),
+            alpha,
+            seed_note,
+            "JI, DSC: per-image values; Acc: per-image share of right one-vs-rest decisions; "
+            "Sen, Spe untested",
+        )
     )
 
 
@@ -384,18 +422,23 @@ def parse_table(tex: str) -> dict[str, list[str]]:
 _HIGHLIGHTED = re.compile(r"\\(?:textcolor\{(\w+)\}|text(bf))\{(.*)\}")
 
 
+def _unmarked(rendered: str) -> str:
+    return rendered.replace(MARK, "").replace(SEED_MARK, "")
+
+
 def cell_number(rendered: str) -> str:
-    """The number part of a rendered cell, without highlight and mark."""
-    highlighted = _HIGHLIGHTED.fullmatch(rendered.replace(MARK, ""))
-    return highlighted.group(3) if highlighted else rendered.replace(MARK, "")
+    """The number part of a rendered cell, without highlight and marks."""
+    highlighted = _HIGHLIGHTED.fullmatch(_unmarked(rendered))
+    return highlighted.group(3) if highlighted else _unmarked(rendered)
 
 
 def plain_cell(rendered: str) -> str:
-    """A rendered cell in plain text for reports, e.g. '78.6 ± 0.4 † [red]'."""
-    highlighted = _HIGHLIGHTED.fullmatch(rendered.replace(MARK, ""))
+    """A rendered cell in plain text for reports, e.g. '78.6 ± 0.4 †‡ [red]'."""
+    highlighted = _HIGHLIGHTED.fullmatch(_unmarked(rendered))
     text = cell_number(rendered).replace(PLUS_MINUS, " ± ")
+    marks = ("†" if MARK in rendered else "") + ("‡" if SEED_MARK in rendered else "")
     colour = highlighted and ("bold" if highlighted.group(2) else highlighted.group(1))
-    return text + (" †" if MARK in rendered else "") + (f" [{colour}]" if colour else "")
+    return text + (f" {marks}" if marks else "") + (f" [{colour}]" if colour else "")
 
 
 def _vs_paper_rows(cells: list[Cell], latex: bool) -> list[list[str]]:

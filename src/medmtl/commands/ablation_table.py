@@ -11,9 +11,9 @@ HELP = """Render an ablation table of the ResFormer paper (section 5.3) from pre
 table8 (classification only / segmentation only / both) or table9 (without / with DFE), one
 block of rows per model of the params' `ablations.models`, mean +- sd over `seeds`. The full
 rows are the Table 4 runs (PREDICTIONS), the ablated ones the ablation runs (ABLATIONS). Each
-ablated run is tested against its model's full run (Wilcoxon for JI/DSC, exact McNemar for
-Acc, Holm over the table); the tests are also written to STATS (+ .md). Writes OUT and
-<OUT stem>.provenance.json, which `medmtl audit OUT` re-derives."""
+ablated run is tested against its model's full run on JI, DSC and Acc (per image and per
+run, Holm over the table, `medmtl.stats`); the tests are also written to STATS (+ .md).
+Writes OUT and <OUT stem>.provenance.json, which `medmtl audit OUT` re-derives."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from medmtl.ablation import TABLES, run_name
     from medmtl.data.splits import load_run_split
     from medmtl.predictions import check_consistent, load_eval_set
-    from medmtl.stats import compute_comparisons, stats_metadata, write_stats
+    from medmtl.stats import compute_comparisons, seed_level_note, stats_metadata, write_stats
     from medmtl.workflow import load_params, validate_params
 
     params = load_params(args.params)
@@ -61,11 +61,12 @@ def run(args: argparse.Namespace) -> int:
     cells = tables.derive_cells(tables.seed_summaries(files), frame, layout)
     prov_path = provenance.provenance_path(args.out)
     header = tables.header_comment(files, prov_path.name, str(args.out), "medmtl ablation-table")
-    caption = ablation_table.caption(table, files, cells, args.alpha, splits["policy"])
+    note = seed_level_note(frame, args.alpha)
+    caption = ablation_table.caption(table, files, cells, args.alpha, splits["policy"], note)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     label = f"tab:{table.name}"
     args.out.write_text(tables.render_table(cells, caption, header, label, layout, table.title))
-    inputs = ((frame, stats_meta, args.stats), (splits, args.split), tables.MARK_SOURCE)
+    inputs = ((frame, stats_meta, args.stats), (splits, args.split))
     provenance.write_provenance(
         prov_path,
         provenance.build_provenance(args.out, files, cells, *inputs, layout, comparisons),

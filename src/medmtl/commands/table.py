@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from medmtl.data.splits import load_run_split
     from medmtl.errors import UserError
     from medmtl.predictions import group_by_model, load_eval_set
-    from medmtl.stats import check_stats_inputs, read_stats, reference_comparisons
+    from medmtl.stats import check_stats_inputs, read_stats, reference_comparisons, seed_level_note
     from medmtl.workflow import load_params
 
     params = load_params(args.params) if args.params else {}
@@ -47,10 +47,11 @@ def run(args: argparse.Namespace) -> int:
     prov_path = provenance.provenance_path(args.out)
     header = tables.header_comment(files, prov_path.name, str(args.out))
     reference, alpha = stats_meta["reference"], stats_meta["alpha"]
-    caption = tables.caption(files, cells, reference, alpha, splits["policy"])
+    note = seed_level_note(frame, alpha)
+    caption = tables.caption(files, cells, reference, alpha, splits["policy"], note)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(tables.render_table(cells, caption, header, args.label, layout))
-    inputs = ((frame, stats_meta, args.stats), (splits, split_path), tables.MARK_SOURCE)
+    inputs = ((frame, stats_meta, args.stats), (splits, split_path))
     comparisons = reference_comparisons(files, reference)
     provenance.write_provenance(
         prov_path,
