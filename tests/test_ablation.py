@@ -162,6 +162,7 @@ def _prediction_file(directory: Path, run: str, seed: int) -> None:
     fp = rng.integers(0, 5, N_CASES)
     frame["seg_tp"], frame["seg_fp"], frame["seg_fn"] = tp, fp, gt - tp
     frame["native_tp"], frame["native_fp"], frame["native_fn"] = tp, fp, gt - tp
+    frame["nsd"], frame["hd95"] = 100 * tp / np.maximum(gt, 1), 10 * (1 - tp / np.maximum(gt, 1))
     model, _, switch = run.partition("-")
     meta = {
         "model": run, "ablation": switch or None, "seed": seed, "eval_set": "isic2017_test",
@@ -170,7 +171,7 @@ def _prediction_file(directory: Path, run: str, seed: int) -> None:
         "split_sha256": file_sha256(Path("data/splits/isic2017.json")), "data_sha256": "d" * 64,
         "git_commit": "abc1234", "git_dirty": False, "subset": "test",
         "selection_subset": "val", "config_sha256": "f" * 64, "profile": "demo",
-        "tracking_uri": "sqlite:///mlflow.db",
+        "tracking_uri": "sqlite:///mlflow.db", "nsd_tolerance": 2.0,
     }  # fmt: skip
     write_prediction_file(directory / run / f"seed{seed}.parquet", frame, meta)
 

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from medmtl import audit
+from medmtl import metrics as audit_metrics
 from medmtl.commands import audit as audit_cmd
 from medmtl.commands import stats as stats_cmd
 from medmtl.commands import table as table_cmd
@@ -45,6 +46,7 @@ def _frame(model: str, seed: int) -> pd.DataFrame:
     fp = rng.integers(0, 15, N_CASES)
     frame["seg_tp"], frame["seg_fp"], frame["seg_fn"] = tp, fp, gt - tp
     frame["native_tp"], frame["native_fp"], frame["native_fn"] = 4 * tp, 4 * fp, 4 * (gt - tp)
+    frame["nsd"], frame["hd95"] = 100 * tp / np.maximum(gt, 1), 10 * (1 - tp / np.maximum(gt, 1))
     return frame
 
 
@@ -65,6 +67,7 @@ def _meta(model: str, seed: int) -> dict:
         "config_sha256": "c" * 64,
         "profile": "demo",
         "tracking_uri": "sqlite:///mlflow.db",
+        "nsd_tolerance": 2.0,
     }
 
 
@@ -159,6 +162,36 @@ def test_removed_significance_mark_is_a_mismatch(build):
     tex.write_text(tex.read_text().replace(row, row.replace(r"$^\dagger$", "", 1)))
     finding = _only_failure(audit.audit_table(tex, _finished))
     assert finding.subject.startswith("cell resformer_parallel,") and "†" in finding.expected
+
+
+def test_forged_second_mark_is_a_mismatch(build):
+    """Two seeds per model: the per-run test cannot reach alpha, so a double dagger is false."""
+    tex = build()
+    row = next(line for line in tex.read_text().splitlines() if line.startswith("ResFormer"))
+    forged = row.replace(r"$^\dagger$", r"$^\dagger$$^\ddagger$", 1)
+    tex.write_text(tex.read_text().replace(row, forged))
+    finding = _only_failure(audit.audit_table(tex, _finished))
+    assert finding.subject.startswith("cell resformer_parallel,") and "‡" in finding.found
+    assert "cannot give $p$ below 0.33" in tex.read_text()  # the caption says why
+
+
+def test_a_test_of_another_number_than_its_cell_is_a_mismatch(build, monkeypatch):
+    """The original fault: the Acc mark came from 3-class accuracy, not from the micro
+    one-vs-rest accuracy the cell shows. Re-derived that way, the audit names every Acc test."""
+    tex = build()
+    real = audit_metrics.per_image
+
+    def acc_from_argmax(frame, class_names, metric):
+        return real(frame, class_names, "Acc3" if metric == "Acc" else metric)
+
+    monkeypatch.setattr(audit_metrics, "per_image", acc_from_argmax)
+    failing = _failing(audit.audit_table(tex, _finished))
+    tests = [f for f in failing if f.subject.startswith("test ")]
+    assert {f.subject for f in tests} == {
+        "test tang2023 vs he2020 on Acc",
+        "test resformer_parallel vs he2020 on Acc",
+    }
+    assert all("other numbers than its cells show" in f.message for f in tests)
 
 
 def test_extra_row_is_a_mismatch(build):

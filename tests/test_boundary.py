@@ -137,8 +137,8 @@ def test_matches_monai_public_functions(name: str, monai_metrics) -> None:
 def test_matches_monai_definitions_in_float64(name: str, monai_metrics) -> None:
     """MONAI's boundaries and distances, aggregated in float64: equal to ours to 1e-9."""
     import torch
-
     from monai.metrics import utils
+
     truth, pred = CASES[name]
     # What compute_surface_dice / compute_hausdorff_distance call per (batch, class).
     _, (d_pred, d_truth), _ = utils.get_edge_surface_distance(

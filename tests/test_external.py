@@ -106,6 +106,7 @@ def _prediction_frame(labels: list[int]) -> pd.DataFrame:
     frame["pred_label"] = 0
     for prefix in ("seg", "native"):
         frame[f"{prefix}_tp"], frame[f"{prefix}_fp"], frame[f"{prefix}_fn"] = 30, 10, 10
+    frame["nsd"], frame["hd95"] = 80.0, 3.0
     return frame
 
 
@@ -119,7 +120,7 @@ def test_unmapped_cases_count_for_segmentation_only(tmp_path):
         "class_names": list(isic2017.CLASS_NAMES), "checkpoint_sha256": "k", "split_sha256": "s",
         "data_sha256": "d", "git_commit": "c", "git_dirty": False, "subset": "all",
         "selection_subset": "val", "checkpoint": "best.pt", "config_sha256": "c",
-        "profile": "tiny", "tracking_uri": "sqlite:///x.db",
+        "profile": "tiny", "tracking_uri": "sqlite:///x.db", "nsd_tolerance": 2.0,
     }  # fmt: skip
     with pytest.raises(UserError, match=r"1 case\(s\) labelled -1 but metadata"):
         write_prediction_file(tmp_path / "p.parquet", frame, meta)

@@ -117,18 +117,38 @@ def _frame() -> pd.DataFrame:
         frame[f"{prefix}_fp"] = [1, 0, 2, 0, 0, 0]
         frame[f"{prefix}_fn"] = [0, 1, 0, 0, 0, 0]
     frame["native_tp"] *= 10  # native counts differ: a separate, clean definition
+    frame["nsd"] = [100.0, 50.0, 0.0, 100.0, 100.0, 100.0]  # image 2: empty truth, prediction
+    frame["hd95"] = [0.0, 1.0, 4.2, 0.0, 0.0, 0.0]  # 4.2: the worst value of its policy
     return frame
 
 
 def test_summarize_returns_stable_keys_and_values():
     summary = metrics.summarize(_frame(), CLASSES)
     expected_keys = {"JI", "DSC", "Acc", "Sen", "Spe", "JI_native", "DSC_native", "Acc3"}
+    expected_keys |= {"NSD", "HD95"}
     assert set(summary) == expected_keys | {f"AUC_{c}" for c in CLASSES}
     assert summary["Acc"] == pytest.approx(100 * 13 / 18)
     assert summary["Acc3"] == pytest.approx(100 * 4 / 6)
     assert summary["AUC_nevus"] == pytest.approx(100 * 7 / 8)
     assert summary["JI"] == pytest.approx(100 * (3 / 4 + 1 / 2 + 1 + 1 + 1) / 5)
     assert summary["JI_native"] == pytest.approx(100 * (30 / 31 + 10 / 11 + 1 + 1 + 1) / 5)
+    # boundary metrics: every image counts, the empty-truth one too (never left out)
+    assert summary["NSD"] == pytest.approx(450 / 6) and summary["HD95"] == pytest.approx(5.2 / 6)
+
+
+@pytest.mark.parametrize("metric", metrics.PER_IMAGE_METRICS)
+def test_per_image_values_average_to_the_summary(metric):
+    """The per-image form of each tested metric has the run's summary as its mean."""
+    frame = _frame()
+    values = metrics.per_image(frame, CLASSES, metric)
+    assert np.nanmean(values) == pytest.approx(metrics.summarize(frame, CLASSES)[metric])
+    if metric == "Acc":  # image 1: probs (0.40, 0.35, 0.25), label 0: 2 of 3 decisions right
+        assert values[1] == pytest.approx(200 / 3)
+
+
+def test_per_image_of_an_untested_metric_is_refused():
+    with pytest.raises(KeyError, match="no per-image form"):
+        metrics.per_image(_frame(), CLASSES, "Sen")
 
 
 def test_metric_definitions():

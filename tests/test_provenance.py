@@ -32,6 +32,7 @@ def _frame(n: int = 6, shift: int = 0) -> pd.DataFrame:
         frame[f"{prefix}_tp"] = rng.integers(1, 50, n)
         frame[f"{prefix}_fp"] = rng.integers(0, 10, n)
         frame[f"{prefix}_fn"] = rng.integers(0, 10, n)
+    frame["nsd"], frame["hd95"] = rng.uniform(50, 100, n), rng.uniform(0, 20, n)
     return frame
 
 
@@ -54,6 +55,7 @@ def _meta(model: str, seed: int) -> dict:
         "config_sha256": "c" * 64,
         "profile": "demo",
         "tracking_uri": "sqlite:///mlflow.db",
+        "nsd_tolerance": 2.0,
     }
 
 

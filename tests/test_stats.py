@@ -24,6 +24,7 @@ def _file(model: str, seed: int, labels, probs, tp, fp, fn) -> PredictionFile:
     frame["pred_label"] = frame[[f"prob_{c}" for c in CLASSES]].to_numpy().argmax(axis=1)
     for prefix in ("seg", "native"):
         frame[f"{prefix}_tp"], frame[f"{prefix}_fp"], frame[f"{prefix}_fn"] = tp, fp, fn
+    frame["nsd"], frame["hd95"] = 90.0, 2.0
     meta = {"model": model, "seed": seed, "eval_set": "isic_test", "class_names": CLASSES}
     return PredictionFile(Path(f"{model}/seed{seed}.parquet"), f"sha-{model}-{seed}", frame, meta)
 
@@ -307,3 +308,9 @@ def test_read_stats_rejects_other_files(tmp_path):
         stats.read_stats(tmp_path / "y.parquet")
     with pytest.raises(UserError, match="not found"):
         stats.read_stats(tmp_path / "missing.parquet")
+
+
+def test_second_mark_needs_the_per_image_test_too():
+    row = {"eval_set": "e", "model": "a", "reference": "b", "p": 0.5, "p_seed": 1e-9}
+    frame = stats._adjust(pd.DataFrame([row]).reindex(columns=stats.COLUMNS), alpha=0.001)
+    assert not frame["significant"].iloc[0] and not frame["seed_significant"].iloc[0]

@@ -3,7 +3,8 @@
 For each case: class probabilities (softmax over the classification logits, the authors' and
 the paper's decision rule works on them), and segmentation pixel counts TP/FP/FN with the
 foreground probability thresholded at 0.5 (section 4, DSC and JI), both at the model's input
-size (paper-faithful) and at the image's native size (clean: the ISIC challenge scores there).
+size (paper-faithful) and at the image's native size (clean: the ISIC challenge scores there),
+and the clean boundary metrics NSD and HD95 at native size (`medmtl.boundary`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from medmtl.boundary import surface_metrics
 from medmtl.train import Split, normalise
 
 
@@ -34,11 +36,14 @@ def predict_cases(
     batch_size: int,
     device: torch.device,
     native_mask: Callable[[int], np.ndarray],
+    nsd_tolerance: float,
     threshold: float = 0.5,
 ) -> pd.DataFrame:
     """One row per case (in `data` order): `prob_<class name>` columns, `pred_label`, and
     `seg_tp/fp/fn` (input size), `native_tp/fp/fn` (native size, bilinear upsampling of the
-    foreground probability). `native_mask(i)` returns case i's boolean mask at native size."""
+    foreground probability), `nsd` (x100, tolerance `nsd_tolerance` native pixels) and `hd95`
+    (native pixels) of the native-size masks. `native_mask(i)` returns case i's boolean mask
+    at native size."""
     model.eval()
     rows = []
     for start in range(0, len(data), batch_size):
@@ -49,15 +54,19 @@ def predict_cases(
         for j in range(len(probs)):
             i = start + j
             truth = native_mask(i)
-            native = F.interpolate(
+            upsampled = F.interpolate(
                 foreground[j][None, None], size=truth.shape, mode="bilinear", align_corners=False
-            )[0, 0]
+            )
+            native = upsampled[0, 0] > threshold
+            nsd, hd95 = surface_metrics(truth, native.numpy(), nsd_tolerance)
             rows.append(
                 (
                     *probs[j].tolist(),
                     int(probs[j].argmax()),
                     *pixel_counts(foreground[j] > threshold, data.masks[i].bool()),
-                    *pixel_counts(native > threshold, torch.from_numpy(truth)),
+                    *pixel_counts(native, torch.from_numpy(truth)),
+                    100 * nsd,
+                    hd95,
                 )
             )
     columns = [f"prob_{name}" for name in class_names] + [
@@ -68,5 +77,7 @@ def predict_cases(
         "native_tp",
         "native_fp",
         "native_fn",
+        "nsd",
+        "hd95",
     ]
     return pd.DataFrame(rows, columns=columns)

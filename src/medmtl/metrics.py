@@ -11,9 +11,11 @@ metrics") as the authors' evaluation computes them (notes/anchors.md, Sec. 1.1):
   can thus be positive for no class; muAcc counts C binary decisions per image.
 
 Clean metrics (reported beside them, not in the paper): JI_native/DSC_native (the same
-per-image means at native resolution), Acc3 (ordinary C-class accuracy of the argmax
-prediction) and AUC_<class> (one-vs-rest ROC AUC per class; ISIC 2017 Task 3 scores the
-melanoma and seborrheic keratosis AUCs). All values are percentages.
+per-image means at native resolution), NSD and HD95 (boundary metrics at native resolution,
+`medmtl.boundary`: per-image means over every image, empty masks scored by its explicit
+policy), Acc3 (ordinary C-class accuracy of the argmax prediction) and AUC_<class> (one-vs-rest
+ROC AUC per class; ISIC 2017 Task 3 scores the melanoma and seborrheic keratosis AUCs). All
+values are percentages, but HD95 (native pixels).
 
 numpy only: no torch, no sklearn.
 """
@@ -27,7 +29,7 @@ FAITHFUL_METRICS = ("JI", "DSC", "Acc", "Sen", "Spe")
 # Label of a case whose true class the model cannot predict (an external set's class mapped to
 # no training class, `medmtl.external`): it counts in the segmentation metrics only.
 UNMAPPED_LABEL = -1
-CLEAN_METRICS = ("JI_native", "DSC_native", "Acc3")  # plus AUC_<class> per class
+CLEAN_METRICS = ("JI_native", "DSC_native", "NSD", "HD95", "Acc3")  # plus AUC_<class>
 THRESHOLD = 0.5
 
 
@@ -225,8 +227,8 @@ def summarize(predictions: pd.DataFrame, class_names: list[str]) -> dict[str, fl
         class_names: Class names in index order; `prob_<name>` columns hold the softmax.
 
     Returns:
-        Stable keys: faithful `JI, DSC, Acc, Sen, Spe`; clean `JI_native, DSC_native, Acc3`
-        and `AUC_<class name>` per class.
+        Stable keys: faithful `JI, DSC, Acc, Sen, Spe`; clean `JI_native, DSC_native, NSD,
+        HD95, Acc3` and `AUC_<class name>` per class.
     """
     classified = predictions[predictions["label"] != UNMAPPED_LABEL]
     probs = classified[[f"prob_{name}" for name in class_names]].to_numpy(float)
@@ -235,6 +237,7 @@ def summarize(predictions: pd.DataFrame, class_names: list[str]) -> dict[str, fl
     ji_native, dsc_native = segmentation_summary(predictions, "native")
     summary = {"JI": ji, "DSC": dsc, **micro_scores(one_vs_rest_counts(probs, labels))}
     summary |= {"JI_native": ji_native, "DSC_native": dsc_native}
+    summary |= {"NSD": float(predictions["nsd"].mean()), "HD95": float(predictions["hd95"].mean())}
     summary["Acc3"] = accuracy(classified["pred_label"].to_numpy(), labels)
     for index, name in enumerate(class_names):
         summary[f"AUC_{name}"] = roc_auc(probs[:, index], labels == index)

@@ -2,12 +2,14 @@
 
 Format (docs/architecture.md, "Prediction file"): `results/predictions/<eval_set>/<model>/
 seed<k>.parquet`, one row per case with `case_id`, `label`, `prob_<class>` (softmax),
-`pred_label`, `seg_tp/fp/fn` (model input size) and `native_tp/fp/fn` (native resolution).
+`pred_label`, `seg_tp/fp/fn` (model input size), `native_tp/fp/fn` (native resolution) and the
+boundary metrics `nsd` (x100) and `hd95` (pixels) at native resolution (`medmtl.boundary`).
 Parquet key-value metadata `medmtl` holds json with the contract keys `CONTRACT_METADATA`.
 
 Stats, tables and the audit also need `PROVENANCE_METADATA`, beyond the architecture contract
 (`medmtl evaluate` writes them): `subset` (the evaluated part, e.g. "test"), `selection_subset`
-(the part the checkpoint was selected on, e.g. "val"), `checkpoint` (its path as `medmtl
+(the part the checkpoint was selected on, e.g. "val"), `nsd_tolerance` (of the `nsd` column,
+native pixels), `checkpoint` (its path as `medmtl
 evaluate` was given it, relative to the directory commands run from), `config_sha256` (of the
 resolved run config), `profile` and `tracking_uri` (the MLflow store of `run_id`). Every
 downstream number is computed from these files alone (DESIGN.md, "Data contracts"), so a
@@ -37,7 +39,7 @@ from medmtl.hashing import file_sha256
 from medmtl.metrics import UNMAPPED_LABEL
 
 COUNT_COLUMNS = ("seg_tp", "seg_fp", "seg_fn", "native_tp", "native_fp", "native_fn")
-REQUIRED_COLUMNS = ("case_id", "label", "pred_label", *COUNT_COLUMNS)
+REQUIRED_COLUMNS = ("case_id", "label", "pred_label", *COUNT_COLUMNS, "nsd", "hd95")
 CONTRACT_METADATA = (
     "model",
     "seed",
@@ -58,6 +60,7 @@ PROVENANCE_METADATA = (
     "config_sha256",
     "profile",
     "tracking_uri",
+    "nsd_tolerance",
 )
 # Keys that must agree across all files of one eval set (one table = one data version).
 SHARED_METADATA = (
@@ -68,6 +71,7 @@ SHARED_METADATA = (
     "profile",
     "split_sha256",
     "data_sha256",
+    "nsd_tolerance",
     "label_map",  # external sets only (None for the others)
 )
 _SEED_FILE = re.compile(r"seed(\d+)\.parquet")

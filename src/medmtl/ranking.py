@@ -29,7 +29,13 @@ from scipy import stats as sps
 
 from medmtl.annotated_parquet import write_annotated
 from medmtl.predictions import PredictionFile, group_by_model
-from medmtl.stats import TESTED_METRICS, compute_comparisons, run_values, stats_markdown
+from medmtl.stats import (
+    TESTED_METRICS,
+    compute_comparisons,
+    resampled_run_means,
+    run_values,
+    stats_markdown,
+)
 from medmtl.tables import markdown_table, model_order
 
 RANK_COLUMNS = ("metric", "sample", "model", "rank", "mean", "full_rank", "kendall_tau")
@@ -43,12 +49,10 @@ def _bootstrap_means(runs: list[np.ndarray], n_boot: int, rng: np.random.Generat
     """
     n_cases = runs[0].shape[1]
     cases = rng.integers(0, n_cases, (n_boot, n_cases))
-    means = []
-    for values in runs:
-        picked = rng.integers(0, len(values), (n_boot, len(values)))
-        weights = np.zeros((n_boot, len(values)))
-        np.add.at(weights, (np.arange(n_boot)[:, None], picked), 1 / len(values))
-        means.append(np.take_along_axis(weights @ values, cases, axis=1).mean(axis=1))
+    means = [
+        np.take_along_axis(resampled_run_means(values, n_boot, rng), cases, axis=1).mean(axis=1)
+        for values in runs
+    ]
     return np.stack(means, axis=1)
 
 

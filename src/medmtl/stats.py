@@ -199,6 +199,18 @@ def run_permutation_test(
     return float(min(1.0, result.pvalue))
 
 
+def resampled_run_means(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """(n_boot, images): per image, the mean over a resample (with replacement) of the runs.
+
+    Args:
+        values: (runs, images) per-image values of one model.
+    """
+    picked = rng.integers(0, len(values), (n_boot, len(values)))
+    weights = np.zeros((n_boot, len(values)))
+    np.add.at(weights, (np.arange(n_boot)[:, None], picked), 1 / len(values))
+    return weights @ values
+
+
 def two_level_deltas(
     model: np.ndarray, reference: np.ndarray, n_boot: int, rng: np.random.Generator
 ) -> np.ndarray:
@@ -208,12 +220,7 @@ def two_level_deltas(
     Args:
         model, reference: (runs, images) per-image values of the two models, same images.
     """
-    means = []
-    for values in (model, reference):
-        runs = rng.integers(0, len(values), (n_boot, len(values)))
-        weights = np.zeros((n_boot, len(values)))
-        np.add.at(weights, (np.arange(n_boot)[:, None], runs), 1 / len(values))
-        means.append(weights @ values)  # (n_boot, images): the resampled runs' mean per image
+    means = [resampled_run_means(values, n_boot, rng) for values in (model, reference)]
     images = rng.integers(0, model.shape[1], (n_boot, model.shape[1]))
     return np.take_along_axis(means[0] - means[1], images, axis=1).mean(axis=1)
 

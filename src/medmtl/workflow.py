@@ -108,6 +108,7 @@ def validate_params(params: Mapping, where: str = "params.yaml") -> None:
         "seeds",
         "splits",
         "train",
+        "evaluate",
         "stats",
         "external",
         "ablations",
@@ -135,6 +136,9 @@ def validate_params(params: Mapping, where: str = "params.yaml") -> None:
     alpha = params["stats"].get("alpha")
     if not isinstance(alpha, float) or not 0 < alpha < 1:
         raise UserError(f"{where}: stats.alpha: {alpha!r} must be a number in (0, 1)")
+    tolerance = params["evaluate"].get("nsd_tolerance")
+    if not isinstance(tolerance, int | float) or isinstance(tolerance, bool) or tolerance < 0:
+        raise UserError(f"{where}: evaluate.nsd_tolerance: {tolerance!r} must be a number >= 0")
     external_sets(params, where)
     from medmtl.ablation import validate_ablations
 

@@ -2,9 +2,11 @@ rule evaluate:
     # Predict the {wildcards.dataset} test set with {wildcards.model} seed {wildcards.seed}
     input: "results/runs/{dataset}/{model}/seed{seed}/run.json"
     output: "results/predictions/{dataset}_test/{model}/seed{seed}.parquet"
-    params: run_dir=lambda w, input: os.path.dirname(input[0])
+    params:
+        run_dir=lambda w, input: os.path.dirname(input[0]),
+        nsd_tolerance=config["evaluate"]["nsd_tolerance"],
     log: "logs/evaluate/{dataset}_test/{model}/seed{seed}.log"
-    shell: "medmtl evaluate --run {params.run_dir} --subset test --eval-set {wildcards.dataset}_test --out {output} > {log} 2>&1"
+    shell: "medmtl evaluate --run {params.run_dir} --subset test --eval-set {wildcards.dataset}_test --nsd-tolerance {params.nsd_tolerance} --out {output} > {log} 2>&1"
 
 
 use rule evaluate as evaluate_ablation with:
@@ -27,5 +29,6 @@ rule external:
         sets=config["external"],
         compared=[config["baseline_model"], config["reference_model"]],
         seeds=config["seeds"],
+        nsd_tolerance=config["evaluate"]["nsd_tolerance"],
     log: "logs/external.log"
     shell: f"medmtl external --params {PARAMS} --runs results/runs/{DATASET} --processed {{output.processed}} --out {{output.predictions}} > {{log}} 2>&1"

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 HELP = """Predict every case of one split subset with a trained run's best checkpoint and write
 the per-case prediction file (results/predictions/<eval_set>/<model>/seed<k>.parquet):
-class probabilities, predicted label, and pixel TP/FP/FN at input and native size. Its parquet
+class probabilities, predicted label, pixel TP/FP/FN at input and native size, and NSD and HD95
+at native size (NSD within --nsd-tolerance native pixels). Its parquet
 metadata names the run, checkpoint hash, data and split hashes and the code commit. The
 evaluation is also logged to MLflow as a child of the training run."""
 
@@ -56,6 +57,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--eval-set", required=True, help="name of the evaluation set, e.g. isic2017_test"
     )
+    p.add_argument(
+        "--nsd-tolerance",
+        type=float,
+        required=True,
+        help="NSD tolerance in native pixels (params.yaml: evaluate.nsd_tolerance)",
+    )
     p.add_argument("--out", required=True, type=Path, help="prediction parquet to write")
     p.set_defaults(func=run)
 
@@ -69,8 +76,9 @@ def run(args: argparse.Namespace) -> int:
     record, cfg = read_run(args.run)
     data = load_processed(Path(cfg.data_dir))
     ids = load_splits(Path(cfg.split_file))[args.subset]
-    frame = predict_run(args.run, record, cfg, data, ids)
+    frame = predict_run(args.run, record, cfg, data, ids, args.nsd_tolerance)
     meta = prediction_metadata(record, args.run, args.eval_set, args.subset)
+    meta["nsd_tolerance"] = args.nsd_tolerance
     write_prediction_file(args.out, frame, meta)
     metrics = summarize(frame, record["class_names"])
     log_evaluation(record, args.eval_set, args.out, cfg.tracking.experiment, metrics)
@@ -103,6 +111,7 @@ def predict_run(
     cfg: DictConfig,
     data: ProcessedData,
     ids: Sequence[str],
+    nsd_tolerance: float,
     labels: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Prediction-file rows of cases `ids` of `data` by the run's best checkpoint, as is.
@@ -112,6 +121,7 @@ def predict_run(
         data: A processed dataset at the run's input size (the training data, or an external
             set preprocessed the same way).
         ids: Case ids to predict, in row order.
+        nsd_tolerance: NSD tolerance, native pixels.
         labels: The `label` column; default: the manifest's (external sets: mapped labels).
 
     Raises:
@@ -147,6 +157,7 @@ def predict_run(
         batch_size=cfg.trainer.eval_batch_size,
         device=device,
         native_mask=lambda i: data.native_mask(ids[i]),
+        nsd_tolerance=nsd_tolerance,
     )
     frame.insert(0, "case_id", list(ids))
     frame.insert(1, "label", np.asarray(labels, dtype="int64"))

@@ -98,6 +98,7 @@ def evaluate_set(ext: ExternalSet, params: dict, args: argparse.Namespace) -> di
         "data_sha256": data.sha256(),
         "label_map": ext.label_map,
         "unmapped_labels": unmapped,
+        "nsd_tolerance": params["evaluate"]["nsd_tolerance"],
     }
     for run in runs:
         predict_external(run, data, labels, extra, args.out / ext.name)
@@ -151,7 +152,8 @@ def predict_external(
     from medmtl.predictions import write_prediction_file
 
     run_dir, record, cfg = run
-    frame = predict_run(run_dir, record, cfg, data, list(data.manifest["case_id"]), labels)
+    ids = list(data.manifest["case_id"])
+    frame = predict_run(run_dir, record, cfg, data, ids, extra["nsd_tolerance"], labels)
     frame["source_label"] = data.manifest["label_name"].to_numpy()
     meta = prediction_metadata(record, run_dir, extra["eval_set"], "all")
     meta |= extra | {"train_dataset": record["dataset"], "train_data_sha256": record["data_sha256"]}
