@@ -25,6 +25,8 @@ test: setup  ## the whole test suite, as CI runs it
 bench: setup  ## speed figures (benchmarks/*.py print them)
 	python benchmarks/bench_input_pipeline.py
 	python benchmarks/bench_models.py
+	python benchmarks/bench_data.py
+	python benchmarks/bench_stats.py --fake
 
 clean:  ## remove pipeline outputs (not the venv)
 	rm -rf data/raw/* data/processed/* data/splits/* results/* logs .snakemake mlflow.db mlruns

@@ -235,8 +235,64 @@ def test_deleted_or_unfinished_mlflow_run_is_detected(build):
     failing = {f.subject: f for f in _failing(report)}
     assert set(failing) == {"run tang2023 seed1", "run he2020 seed0"}
     assert failing["run tang2023 seed1"].status == audit.MISSING
-    assert "does not exist or was deleted" in failing["run tang2023 seed1"].message
+    assert "does not exist, was deleted" in failing["run tang2023 seed1"].message
     assert failing["run he2020 seed0"].found == "RUNNING"
+
+
+@pytest.fixture
+def real_store(tmp_path):
+    """A real MLflow SQLite store with one FINISHED run per (model, seed), as training leaves
+    them, and the prediction-file overrides naming those runs."""
+    from medmtl import tracking
+
+    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    (tmp_path / "store").mkdir()
+    tracking.init_store(uri, "medmtl")
+    overrides = {}
+    for model in SKILL:
+        for seed in SEEDS:
+            tags = {"medmtl.stage": "train", "medmtl.output": f"{model}/seed{seed}"}
+            run_id = tracking.start_run(uri, "medmtl", f"{model}-seed{seed}", tags)
+            tracking.finish_run(uri, run_id)
+            overrides[model, seed] = {"run_id": run_id, "tracking_uri": uri}
+    return uri, overrides
+
+
+def _audit_command(tex: Path, capsys) -> tuple[int, str]:
+    capsys.readouterr()
+    code = _run_command(audit_cmd, ["audit", str(tex)])
+    return code, capsys.readouterr().out
+
+
+def test_audit_asks_a_real_store_deleted_and_running_runs_fail(build, real_store, capsys):
+    from medmtl import tracking
+
+    uri, overrides = real_store
+    tex = build(overrides)
+    assert _audit_command(tex, capsys)[0] == 0
+    deleted, running = overrides["tang2023", 1]["run_id"], overrides["he2020", 0]["run_id"]
+    tracking.client(uri).delete_run(deleted)
+    tracking.resume_run(uri, running)  # left RUNNING, as by a job that died
+    code, out = _audit_command(tex, capsys)
+    assert code == 1
+    assert f"missing  run tang2023 seed1: MLflow run {deleted} ({uri}) does not exist" in out
+    assert f"mismatch run he2020 seed0: MLflow run {running} ({uri}) is not finished" in out
+    assert "[expected FINISHED, found RUNNING]" in out
+
+
+def test_audit_with_the_store_gone_fails_naming_every_run_and_creates_no_store(
+    build, real_store, capsys
+):
+    uri, overrides = real_store
+    tex = build(overrides)
+    store = Path(uri.removeprefix("sqlite:///"))
+    store.unlink()
+    code, out = _audit_command(tex, capsys)
+    assert code == 1 and not store.exists()
+    for run in overrides.values():
+        assert (
+            f"MLflow run {run['run_id']} ({uri}) does not exist, was deleted, or the store" in out
+        )
 
 
 def test_dirty_work_tree_is_detected(build):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -255,7 +254,6 @@ def busi_mirror_dir() -> Path:
 
 
 def test_real_mirror_counts_masks_and_duplicates(busi_mirror_dir):
-    started = time.perf_counter()
     cases = list(read_busi(busi_mirror_dir))
     assert Counter(c.label_name for c in cases) == {"benign": 437, "malignant": 210, "normal": 133}
     assert sum(len(c.mask_files) > 1 for c in cases) == 17
@@ -263,15 +261,11 @@ def test_real_mirror_counts_masks_and_duplicates(busi_mirror_dir):
     normal = [c for c in cases if c.label_name == "normal"]
     assert not any(c.load_mask().any() for c in normal)
     assert all(c.load_mask().any() for c in cases[:437:20])  # benign, 1-bit and RGBA masks
-    read_s = time.perf_counter() - started
-
-    started = time.perf_counter()
     duplicates = find_duplicates(cases)
     kept, report = apply_policy(cases, duplicates)
-    dedup_s = time.perf_counter() - started
     kinds = Counter(report["kind"])
     print(
-        f"\nBUSI mirror: read {read_s:.1f} s; dedup {dedup_s:.1f} s: {len(report)} groups "
+        f"\nBUSI mirror: {len(report)} duplicate groups "
         f"({kinds['exact']} exact, {kinds['near']} near) holding {report['n_cases'].sum()} "
         f"images, {report['conflicting_labels'].sum()} with conflicting labels; "
         f"kept {len(kept)} of {len(cases)}: {dict(Counter(c.label_name for c in kept))}"
@@ -283,7 +277,6 @@ def test_real_mirror_counts_masks_and_duplicates(busi_mirror_dir):
     assert 570 <= len(kept) <= 640
     exact = report.loc[report["kind"] == "exact", "case_ids"]
     assert "benign (433);malignant (145)" in set(exact)  # same pixels in two class folders
-    assert dedup_s < 10
 
 
 def test_real_mirror_split_sizes(busi_mirror_dir, tmp_path):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import shutil
-import time
 import zipfile
 from collections import Counter
 from collections.abc import Callable
@@ -265,7 +264,6 @@ def test_several_masks_are_or_merged_and_must_agree_in_size():
 
 
 def test_real_mirror_counts_and_a_decoded_subset(isic2017_mirror_dir):
-    started = time.perf_counter()
     cases = list(read_isic2017(isic2017_mirror_dir))
     counts = Counter((c.subset, c.label_name) for c in cases)
     assert Counter(c.subset for c in cases) == {"train": 2000, "val": 150}
@@ -275,4 +273,3 @@ def test_real_mirror_counts_and_a_decoded_subset(isic2017_mirror_dir):
         image, mask = case.load_image(), case.load_mask()
         assert mask.shape == image.shape[:2] and max(image.shape[:2]) <= 256
         assert mask.any()
-    assert time.perf_counter() - started < 20

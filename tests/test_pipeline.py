@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
+from pandas import testing as pd_testing
 
 from medmtl import tracking
 
@@ -65,31 +68,75 @@ def tiny(**params) -> dict:
     return {"profile": "tiny", **models, **ablations, **params}
 
 
-def test_snakemake_runs_table4_on_synthetic(tmp_path: Path) -> None:
-    synthetic = {"n_train": 40, "n_val": 16, "n_test": 24, "size": 48}
-    project = make_project(tmp_path, **tiny(seeds=[0, 1, 2], synthetic=synthetic))
-    run(project, "snakemake", "--cores", "8", "results/tables/table4.tex")
-    table = (project / "results/tables/table4.tex").read_text()
-    assert "ResFormer - Sequential" in table and r"\begin{tabular}" in table
-    expected = sorted((m, str(s)) for m in MODELS for s in (0, 1, 2))
-    assert finished_training_runs(project) == expected  # one run per job, none lost
-    assert "Nothing to be done" in run(
-        project, "snakemake", "--cores", "8", "results/tables/table4.tex"
-    )
-    assert "ok" in run(project, "medmtl", "audit", "results/tables/table4.tex")
+def _kill_during_training(project: Path, *cmd: str) -> None:
+    """Start `cmd` in a session of its own and SIGKILL the scheduler and all its jobs once a
+    training job has written its first checkpoint (a crash: power loss, OOM killer)."""
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
+    job = subprocess.Popen(
+        cmd, cwd=project, env=env, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    runs = project / "results/runs/synthetic"
+    while not any(runs.glob("*/seed*/last.pt")) and time.monotonic() < deadline:
+        assert job.poll() is None, "the DAG finished or failed before the kill"
+        time.sleep(0.05)
+    os.killpg(job.pid, signal.SIGKILL)
+    job.wait()
 
 
-def test_dvc_repro_runs_the_same_dag(tmp_path: Path) -> None:
+def _outputs(project: Path) -> dict[str, object]:
+    """What both DAGs must produce alike: every table's .tex and the rows of every prediction
+    file (their metadata name MLflow runs, which differ between two runs of a job)."""
+    import pandas as pd
+
+    tables = {p.name: p.read_text() for p in (project / "results/tables").glob("table4*.tex")}
+    predictions = {
+        str(p.relative_to(project)): pd.read_parquet(p)
+        for p in sorted((project / "results/predictions").rglob("*.parquet"))
+    }
+    return {"tables": tables, "predictions": predictions}
+
+
+def test_snakemake_after_a_crash_and_dvc_give_the_same_outputs(tmp_path: Path) -> None:
+    """One project: Snakemake killed mid-training, unlocked, re-run; then DVC from scratch. The
+    two tables and every prediction file are the same, and both audits pass."""
     synthetic = {"n_train": 30, "n_val": 12, "n_test": 16, "size": 48}
     project = make_project(tmp_path, **tiny(seeds=[0, 1], synthetic=synthetic))
     run(project, "dvc", "init", "-q")
     commit(project, "dvc init")  # as a user would: the runs then record a clean work tree
+    target = "results/tables/table4.tex"
+    _kill_during_training(project, "snakemake", "--cores", "8", target)
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
+    locked = subprocess.run(
+        ["snakemake", "--cores", "8", target], cwd=project, env=env, capture_output=True, text=True
+    )
+    assert locked.returncode != 0 and "--unlock" in locked.stdout + locked.stderr
+    run(project, "snakemake", "--unlock")
+    run(project, "snakemake", "--cores", "8", target)
+    expected = sorted((m, str(s)) for m in MODELS for s in (0, 1))
+    assert finished_training_runs(project) == expected  # one run per job: resumed, none lost
+    assert "Nothing to be done" in run(project, "snakemake", "--cores", "8", target)
+    assert "PASS" in run(project, "medmtl", "audit", target)
+    snakemake_outputs = _outputs(project)
+    assert len(snakemake_outputs["predictions"]) == len(expected)
+
+    for folder in ("data", "results"):  # DVC from scratch: nothing of Snakemake's is reused
+        shutil.rmtree(project / folder)
     run(project, "dvc", "repro")
     runs = sorted((m, str(s)) for m in MODELS + ABLATED for s in (0, 1))
     assert finished_training_runs(project) == runs  # Table 4's and the ablations'
     assert "up to date" in run(project, "dvc", "status")
     for table in ("table4", "table8", "table9"):  # every cell re-derives from the runs
         assert "PASS" in run(project, "medmtl", "audit", f"results/tables/{table}.tex")
+    dvc_outputs = _outputs(project)
+    assert dvc_outputs["tables"] == snakemake_outputs["tables"]
+    table4_predictions = {
+        k: v for k, v in dvc_outputs["predictions"].items() if "/ablations/" not in f"/{k}"
+    }
+    assert table4_predictions.keys() == snakemake_outputs["predictions"].keys()
+    for path, frame in snakemake_outputs["predictions"].items():
+        pd_testing.assert_frame_equal(table4_predictions[path], frame, check_exact=True)
 
 
 def test_snakemake_runs_table4_on_the_isic2017_mirror(tmp_path: Path, isic2017_mirror_dir) -> None:

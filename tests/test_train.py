@@ -99,40 +99,97 @@ def test_train_writes_run_and_one_finished_mlflow_run(processed_synthetic, track
     assert json.loads((out / "run.json").read_text()) == record
 
 
-def test_killed_training_resumes_to_the_same_result(processed_synthetic, tracking_uri, tmp_path):
-    """SIGKILL after the first epoch's checkpoint, re-run, compare with an uninterrupted run."""
-    epochs = ["trainer.epochs=8"]
+EPOCHS = 8
+
+
+def _train(processed_synthetic, out: Path, uri: str, **popen) -> subprocess.Popen:
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
-    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
-    subprocess.run(
-        [BIN / "medmtl", *_train_args(processed_synthetic, whole, tracking_uri, *epochs)],
-        check=True,
-        env=env,
-        capture_output=True,
-    )
-    job = subprocess.Popen(
-        [BIN / "medmtl", *_train_args(processed_synthetic, resumed, tracking_uri, *epochs)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
-    while not (resumed / "last.pt").exists() and job.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
+    args = _train_args(processed_synthetic, out, uri, f"trainer.epochs={EPOCHS}")
+    return subprocess.Popen([BIN / "medmtl", *args], env=env, **popen)
+
+
+def _wait_for(condition, job: subprocess.Popen, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and job.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def _saved_epoch(run_dir: Path) -> int:
+    return torch.load(run_dir / "last.pt", weights_only=False)["state"]["epoch"]
+
+
+def _kill_right_after_a_checkpoint(run_dir: Path, job: subprocess.Popen) -> None:
+    _wait_for(lambda: (run_dir / "last.pt").exists(), job)
+    job.send_signal(signal.SIGKILL)
+
+
+def _kill_mid_epoch(run_dir: Path, job: subprocess.Popen) -> None:
+    """After the second checkpoint, a third of an epoch into the next one."""
+    _wait_for(lambda: (run_dir / "last.pt").exists() and _saved_epoch(run_dir) >= 2, job)
+    first = (run_dir / "last.pt").stat().st_mtime
+    _wait_for(lambda: _saved_epoch(run_dir) >= 3, job)
+    time.sleep(((run_dir / "last.pt").stat().st_mtime - first) / 3)
+    job.send_signal(signal.SIGKILL)
+
+
+def _kill_during_the_checkpoint_write(run_dir: Path, job: subprocess.Popen) -> None:
+    """A kill inside `save_atomic` leaves a partial `last.pt.tmp` beside the previous,
+    complete `last.pt`: made here exactly, since the write itself lasts milliseconds."""
+    _wait_for(lambda: (run_dir / "last.pt").exists() and _saved_epoch(run_dir) >= 2, job)
     job.send_signal(signal.SIGKILL)
     job.wait()
+    data = (run_dir / "last.pt").read_bytes()
+    (run_dir / "last.pt.tmp").write_bytes(data[: len(data) // 2])
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(processed_synthetic, tmp_path_factory) -> Path:
+    """The same job run without a kill, in a store of its own."""
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    tracking.init_store(uri, "medmtl")
+    assert _train(processed_synthetic, folder / "run", uri).wait() == 0
+    return folder / "run"
+
+
+@pytest.mark.parametrize(
+    "kill",
+    [_kill_right_after_a_checkpoint, _kill_mid_epoch, _kill_during_the_checkpoint_write],
+    ids=lambda f: f.__name__.removeprefix("_kill_"),
+)
+def test_killed_training_resumes_not_restarts(
+    processed_synthetic, tracking_uri, tmp_path, uninterrupted, kill
+):
+    """SIGKILL, re-run: the job resumes from the last checkpoint, runs only the remaining
+    epochs, keeps one MLflow run with one continuous history, and ends as an uninterrupted
+    run (a restart would give the same weights, so those alone prove nothing)."""
+    whole, resumed = uninterrupted, tmp_path / "resumed"
+    job = _train(processed_synthetic, resumed, tracking_uri, stdout=subprocess.DEVNULL,
+                 stderr=subprocess.DEVNULL)  # fmt: skip
+    kill(resumed, job)
+    job.wait()
     assert not (resumed / "run.json").exists(), "the job finished before it could be killed"
-    subprocess.run(
-        [BIN / "medmtl", *_train_args(processed_synthetic, resumed, tracking_uri, *epochs)],
-        check=True,
-        env=env,
-        capture_output=True,
-    )
-    history = [
+    saved, killed_at = _saved_epoch(resumed), time.time()
+    assert 1 <= saved < EPOCHS
+    rerun = _train(processed_synthetic, resumed, tracking_uri, stdout=subprocess.PIPE, text=True)
+    output, _ = rerun.communicate()
+    assert rerun.returncode == 0
+    assert f"resuming {resumed} after epoch {saved}" in output
+    record = json.loads((resumed / "run.json").read_text())
+    assert record["resumed_from_epoch"] == saved and record["epochs"] == EPOCHS
+    client = tracking.client(tracking_uri)
+    history = client.get_metric_history(record["mlflow_run_id"], "train_loss")
+    assert sorted(m.step for m in history) == list(range(1, EPOCHS + 1))  # continuous, no repeat
+    after_kill = [m.step for m in history if m.timestamp / 1000 > killed_at]
+    assert sorted(after_kill) == list(range(saved + 1, EPOCHS + 1))  # only the remaining ones
+    experiment = client.get_experiment_by_name("medmtl").experiment_id
+    job_runs = client.search_runs([experiment], f"tags.`medmtl.output` = '{resumed}'")
+    assert [r.info.run_id for r in job_runs] == [record["mlflow_run_id"]]
+    assert job_runs[0].info.status == "FINISHED"
+    assert not (resumed / "last.pt.tmp").exists()  # the partial write was replaced
+    frames = [
         pd.read_csv(d / "history.csv").drop(columns="epoch_seconds") for d in (whole, resumed)
     ]
-    pd.testing.assert_frame_equal(history[0], history[1])
+    pd.testing.assert_frame_equal(frames[0], frames[1])
     weights = [torch.load(d / "best.pt", weights_only=True) for d in (whole, resumed)]
     assert [k for k in weights[0] if not torch.equal(weights[0][k], weights[1][k])] == []
-    run_ids = {json.loads((d / "run.json").read_text())["mlflow_run_id"] for d in (whole, resumed)}
-    assert all(tracking.run_status(tracking_uri, r) == "FINISHED" for r in run_ids)

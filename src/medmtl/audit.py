@@ -107,7 +107,9 @@ def _run_status_finding(
     status = run_status(uri, run["run_id"])
     name = f"MLflow run {run['run_id']} ({uri})"
     if status is None:
-        return Finding(MISSING, subject, f"{name} does not exist or was deleted")
+        return Finding(
+            MISSING, subject, f"{name} does not exist, was deleted, or the store is gone"
+        )
     if status != "FINISHED":
         return Finding(MISMATCH, subject, f"{name} is not finished", "FINISHED", status)
     return Finding(OK, subject, f"{name} FINISHED")

@@ -135,7 +135,10 @@ def finish_run(uri: str, run_id: str, status: str = "FINISHED") -> None:
 
 
 def run_status(tracking_uri: str, run_id: str) -> str | None:
-    """Status of a run ("FINISHED", "RUNNING", ...) or None if it is missing or deleted."""
+    """Status of a run ("FINISHED", "RUNNING", ...) or None if it is missing or deleted, or
+    its SQLite store does not exist (asking MLflow would create an empty store there)."""
+    if tracking_uri.startswith("sqlite:///") and not os.path.isfile(tracking_uri[10:]):
+        return None
     try:
         run = _retry(lambda: client(tracking_uri).get_run(run_id))
     except MlflowException:

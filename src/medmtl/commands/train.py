@@ -86,9 +86,10 @@ def train_job(cfg) -> dict:
     if (out / "last.pt").exists():
         state = restore(out / "last.pt", model, loss_fn, optimiser, gen)
         tracking.resume_run(cfg.tracking.uri, state.mlflow_run_id)
-        print(f"resuming {out} after epoch {state.epoch}")
+        print(f"resuming {out} after epoch {state.epoch}", flush=True)
     else:
         state = TrainState(mlflow_run_id=open_mlflow_run(cfg, record, data, splits["train"]))
+    record["resumed_from_epoch"] = state.epoch  # 0: this attempt started from scratch
     (out / "config.yaml").write_text(record.pop("config_yaml"))
     uri, run_id = cfg.tracking.uri, state.mlflow_run_id
     state = fit(
