@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -198,6 +199,32 @@ def test_missing_or_broken_archive(tmp_path):
     (tmp_path / ARCHIVE).write_bytes(b"garbage")
     with pytest.raises(UserError, match="not a readable zip archive"):
         read_busi(tmp_path)
+
+
+def test_archive_cut_in_the_middle_names_it(busi_raw):
+    path = busi_raw / ARCHIVE
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(UserError, match=rf"{ARCHIVE}: not a readable zip archive"):
+        read_busi(busi_raw)
+
+
+@pytest.mark.parametrize(
+    ("member", "other"),
+    [
+        (_member("benign (2)"), _png(_texture(8))),
+        (_member("malignant (1)", "_mask"), _mask(RECT_B, "1")),
+    ],
+    ids=["image", "mask"],
+)
+def test_member_stored_twice_names_archive_and_member(busi_raw, member, other):
+    with pytest.warns(UserWarning, match="Duplicate name"):
+        with zipfile.ZipFile(busi_raw / ARCHIVE, "a") as zf:
+            zf.writestr(member, other)
+    with pytest.raises(
+        UserError, match=rf"{ARCHIVE}: members present more than once.*: {re.escape(member)}$"
+    ):
+        read_busi(busi_raw)
 
 
 def test_download_needs_a_source_and_checks_the_mirror_sum(tmp_path, capsys):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from medmtl.data import download, isic2017
-from medmtl.data.download import fetch, read_checksums
+from medmtl.data.download import fetch, read_checksums, write_checksums
 from medmtl.errors import UserError
 
 NAMES = ["a.zip", "b.csv"]
@@ -33,12 +33,14 @@ def source_dir(tmp_path: Path) -> Path:
 
 
 class _RangeServer(ThreadingHTTPServer):
-    """Serves `root`; honours ``Range: bytes=N-`` unless told not to; can cut one answer short."""
+    """Serves `root`; honours ``Range: bytes=N-`` and sends ``Content-Length`` unless told not
+    to; can cut one answer short."""
 
     def __init__(self, root: Path) -> None:
         super().__init__(("127.0.0.1", 0), _RangeHandler)
         self.root = root
         self.support_range = True
+        self.send_length = True
         self.cut_next_after: int | None = None
         self.ranges: list[str | None] = []
 
@@ -69,11 +71,12 @@ class _RangeHandler(BaseHTTPRequestHandler):
         else:
             self.send_response(200)
         body = data[start:]
-        self.send_header("Content-Length", str(len(body)))
+        if self.server.send_length:
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         cut, self.server.cut_next_after = self.server.cut_next_after, None
         self.wfile.write(body if cut is None else body[:cut])
-        self.close_connection = cut is not None
+        self.close_connection = cut is not None or not self.server.send_length
 
     def log_message(self, *args: object) -> None:
         pass
@@ -130,14 +133,36 @@ def test_http_resumes_partial_download_with_range(http_server, source_dir, tmp_p
     assert read_checksums(tmp_path / "x.sha256") == {"a.zip": _sha(data)}
 
 
-def test_http_restarts_when_server_ignores_range(http_server, source_dir, tmp_path):
-    http_server.support_range = False
-    out = tmp_path / "out"
+@pytest.mark.parametrize("kept", ["prefix", "stale"])
+def test_http_restarts_when_server_ignores_range(http_server, source_dir, tmp_path, kept):
+    http_server.support_range = False  # answers 200 with the whole file
+    data = (source_dir / "a.zip").read_bytes()
+    out, sums_file = tmp_path / "out", tmp_path / "x.sha256"
     out.mkdir()
-    (out / "a.zip.part").write_bytes(b"stale bytes from another file")
-    fetch(http_server.url, out, ["a.zip"], tmp_path / "x.sha256")
-    assert http_server.ranges == ["bytes=29-"]
-    assert (out / "a.zip").read_bytes() == (source_dir / "a.zip").read_bytes()
+    part = data[:300_000] if kept == "prefix" else b"stale bytes from another file"
+    (out / "a.zip.part").write_bytes(part)
+    write_checksums(sums_file, {"a.zip": _sha(data)})  # fetch raises on a mismatch
+    fetch(http_server.url, out, ["a.zip"], sums_file)
+    assert http_server.ranges == [f"bytes={len(part)}-"]
+    assert (out / "a.zip").read_bytes() == data
+    assert read_checksums(sums_file) == {"a.zip": _sha(data)}
+
+
+@pytest.mark.parametrize("resumed_from", [0, 300_000])
+def test_http_without_content_length_completes_and_verifies(
+    http_server, source_dir, tmp_path, resumed_from
+):
+    http_server.send_length = False  # the body ends when the server closes the connection
+    data = (source_dir / "a.zip").read_bytes()
+    out, sums_file = tmp_path / "out", tmp_path / "x.sha256"
+    out.mkdir()
+    if resumed_from:
+        (out / "a.zip.part").write_bytes(data[:resumed_from])
+    write_checksums(sums_file, {"a.zip": _sha(data)})
+    fetch(http_server.url, out, ["a.zip"], sums_file)
+    assert http_server.ranges == [f"bytes={resumed_from}-" if resumed_from else None]
+    assert (out / "a.zip").read_bytes() == data
+    assert not (out / "a.zip.part").exists()
 
 
 def test_interrupted_http_download_keeps_part_then_resumes(http_server, source_dir, tmp_path):

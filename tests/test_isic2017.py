@@ -4,6 +4,7 @@ copies of it, and the real offline mirror."""
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import zipfile
 from collections import Counter
@@ -47,6 +48,12 @@ def _rewrite_zip(path: Path, edit: Callable[[dict[str, bytes]], None]) -> None:
 
 def _first(members: dict[str, bytes], suffix: str) -> str:
     return sorted(n for n in members if n.endswith(suffix) and "superpixels" not in n)[0]
+
+
+def _append_member(path: Path, name: str, data: bytes) -> None:
+    """Add a second entry named `name` (zipfile allows it, with a warning)."""
+    with pytest.warns(UserWarning, match="Duplicate name"), zipfile.ZipFile(path, "a") as zf:
+        zf.writestr(name, data)
 
 
 def test_official_file_names():
@@ -203,6 +210,48 @@ def test_not_a_zip(raw_copy):
     (raw_copy / TRAIN_DATA).write_bytes(b"garbage")
     with pytest.raises(UserError, match=r"Training_Data\.zip: not a readable zip archive"):
         list(read_isic2017(raw_copy))
+
+
+def test_archive_cut_in_the_middle_names_it(raw_copy):
+    path = raw_copy / TRAIN_DATA
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(UserError, match=rf"{TRAIN_DATA}: not a readable zip archive"):
+        list(read_isic2017(raw_copy))
+
+
+def test_member_stored_twice_names_archive_and_member(raw_copy):
+    case = next(read_isic2017(raw_copy))
+    (member,) = case.mask_files
+    empty = np.zeros(case.load_mask().shape, np.uint8)  # another mask of the right size
+    _append_member(raw_copy / TRAIN_MASKS, member, _png(empty))
+    with pytest.raises(
+        UserError, match=rf"{TRAIN_MASKS}: members present more than once.*: {re.escape(member)}$"
+    ):
+        list(read_isic2017(raw_copy))
+
+
+def test_labels_csv_with_bom_and_crlf_reads_as_plain(raw_copy):
+    plain = {c.case_id: c.label_name for c in read_isic2017(raw_copy)}
+    csv = raw_copy / TRAIN_CSV
+    lines = csv.read_text().splitlines()
+    csv.write_bytes(("\ufeff" + "\r\n".join(lines) + "\r\n").encode("utf-8"))
+    assert csv.read_bytes()[:3] == b"\xef\xbb\xbf" and b"\r\n" in csv.read_bytes()
+    assert {c.case_id: c.label_name for c in read_isic2017(raw_copy)} == plain
+
+
+@pytest.mark.parametrize("high", [65535, 1], ids=["0-65535", "0-1"])
+def test_16_bit_mask_reads_as_bool(raw_copy, high):
+    case = next(read_isic2017(raw_copy))
+    lesion = case.load_mask()
+    assert lesion.any() and not lesion.all()
+    sixteen = _png(lesion.astype(np.uint16) * high)
+    with Image.open(io.BytesIO(sixteen)) as img:
+        assert img.mode == "I;16"
+    _rewrite_zip(raw_copy / TRAIN_MASKS, lambda m: m.update({case.mask_files[0]: sixteen}))
+    mask = next(read_isic2017(raw_copy)).load_mask()
+    assert mask.dtype == bool
+    np.testing.assert_array_equal(mask, lesion)
 
 
 def test_only_present_parts_are_read(raw_copy):

@@ -3,6 +3,7 @@ masks, ``PH2_dataset.xlsx`` with a title block above the table, label mapping, b
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -168,6 +169,24 @@ def test_missing_or_wrong_size_mask(tmp_path):
     mask.unlink()
     with pytest.raises(UserError, match=r"IMD010_lesion\.bmp: cannot read file"):
         read_ph2(raw)
+
+
+def test_corrupt_image_names_the_file(tmp_path):
+    raw = _write_ph2(tmp_path)
+    image = _case_folder(raw, "IMD010") / "IMD010_Dermoscopic_Image" / "IMD010.bmp"
+    image.write_bytes(b"BM not really a bitmap")
+    with pytest.raises(UserError, match=rf"^{re.escape(str(image))}: cannot decode image"):
+        read_ph2(raw)
+
+
+def test_truncated_image_fails_when_decoded_naming_the_file(tmp_path):
+    raw = _write_ph2(tmp_path)
+    image = _case_folder(raw, "IMD010") / "IMD010_Dermoscopic_Image" / "IMD010.bmp"
+    data = image.read_bytes()
+    image.write_bytes(data[: len(data) // 2])  # the header survives, the pixels do not
+    case = next(c for c in read_ph2(raw) if c.case_id == "IMD010")
+    with pytest.raises(UserError, match=rf"^{re.escape(str(image))}: cannot decode image"):
+        case.load_image()
 
 
 def test_missing_release(tmp_path):

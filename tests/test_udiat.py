@@ -115,6 +115,17 @@ def test_unknown_type_names_the_row(tmp_path):
         read_udiat(raw)
 
 
+def test_image_listed_twice_names_the_file_and_both_rows(tmp_path):
+    raw = _write_udiat(tmp_path)
+    rows = [*_rows(TYPES), ["000002", "Benign", "FIBROADENOMA"]]  # image 2 again, other label
+    _write_sheet(raw / "BUS" / "DatasetB.xlsx", ["Image", "Type", "Histology"], rows)
+    with pytest.raises(
+        UserError,
+        match=r"DatasetB\.xlsx: row 7: image '000002' has another row \(row 3\)",
+    ):
+        read_udiat(raw)
+
+
 @pytest.mark.parametrize(
     ("break_it", "message"),
     [

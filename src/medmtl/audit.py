@@ -2,8 +2,10 @@
 
 From `<table>.provenance.json` the audit re-reads every prediction file named there, checks
 its sha256, re-computes the per-seed summaries, the paired tests and the cells exactly as
-`medmtl table` did, and compares each with the cell written in the `.tex`. It also checks the
-stats and split files and any checkpoint still present at its recorded path against their
+`medmtl table` did, and compares each with the cell written in the `.tex` (numbers, colours,
+both significance marks). Each re-derived test must compare exactly the numbers its two cells
+show (DESIGN.md, "Statistics", rule 1): its tested means equal the cells' means. It also
+checks the stats and split files and any checkpoint still present at its recorded path against their
 hashes, that every MLflow run still exists and is FINISHED, and it flags runs built from a
 dirty work tree and checkpoints selected on the evaluated split (a leak: DESIGN.md,
 "Profiles").
@@ -27,7 +29,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from medmtl import external_table, tables
 from medmtl.errors import UserError
@@ -35,6 +37,9 @@ from medmtl.hashing import file_sha256
 from medmtl.predictions import PredictionFile, check_consistent, read_prediction_file
 from medmtl.provenance import external_runs, provenance_path, read_provenance, runs_by_model
 from medmtl.stats import compute_comparisons, compute_stats_across
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 OK, MISMATCH, MISSING, SKIPPED = "ok", "mismatch", "missing", "skipped"
 FAILING = (MISMATCH, MISSING)
@@ -170,7 +175,9 @@ def _rederive(document: dict[str, Any], loaded: dict[str, list[PredictionFile]])
     return _Rederived(layout, by_key, complete, findings)
 
 
-def _check_tested_means(stats, cell_of: Callable[[str, str], tables.Cell]) -> list[Finding]:
+def _check_tested_means(
+    stats: pd.DataFrame, cell_of: Callable[[str, str], tables.Cell]
+) -> list[Finding]:
     """Each test compares exactly the numbers of its two cells (DESIGN.md, "Statistics", rule
     1): its tested means equal the cells' means. `cell_of(model, metric)` gives a cell."""
     findings = []

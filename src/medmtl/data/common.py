@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import zipfile
 import zlib
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -218,12 +219,20 @@ def open_zip(path: Path) -> zipfile.ZipFile:
     """Open a released zip archive.
 
     Raises:
-        UserError: `path` is missing or not a zip archive.
+        UserError: `path` is missing or not a zip archive (e.g. cut short), or holds two
+            entries with the same name (reading one of them would be a silent pick).
     """
     try:
-        return zipfile.ZipFile(path)
+        archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as err:
         raise UserError(f"{path}: not a readable zip archive: {err}") from err
+    repeated = [name for name, count in Counter(archive.namelist()).items() if count > 1]
+    if repeated:
+        archive.close()
+        require_none(
+            repeated, f"{path}: members present more than once, so which copy to read is unclear"
+        )
+    return archive
 
 
 def release_root(raw_dir: Path, top: str, marker: str) -> Path:

@@ -104,6 +104,9 @@ def _read_labels(path: Path) -> dict[str, tuple[str, int]]:
                 f"not one of {list(CLASS_NAMES)} (any case)"
             )
         if key in labels:
-            raise UserError(f"{path}: row {row_number}: image {row['image']!r} has another row")
+            raise UserError(
+                f"{path}: row {row_number}: image {row['image']!r} has another row "
+                f"(row {labels[key][1]})"
+            )
         labels[key] = (label, row_number)
     return labels
