@@ -16,8 +16,9 @@ import numpy as np
 import torch
 
 from medmtl.losses import MultiTaskLoss
+from medmtl.model_inputs import Split, normalise
 from medmtl.models import create_model
-from medmtl.train import Split, augment, normalise
+from medmtl.train import augment
 
 AUGMENT = {"hflip": True, "vflip": True, "rotate_degrees": 25}
 

@@ -10,8 +10,8 @@ from torch import nn
 
 from medmtl.boundary import surface_metrics
 from medmtl.evaluate import predict_cases
+from medmtl.model_inputs import Split
 from medmtl.models.registry import MTLOutput
-from medmtl.train import Split
 
 CLASSES = ["nevus", "melanoma", "seborrheic_keratosis"]
 FG = math.log(9)  # foreground logit over a background logit of 0: probability 0.9

@@ -21,7 +21,7 @@ import yaml
 from test_ph2 import _write_ph2  # the PH2 release layout, as its reader's tests write it
 from test_pipeline import make_project, run
 
-from medmtl import audit, metrics, stats
+from medmtl import audit, metrics, stats, stats_file
 from medmtl.cli import main
 from medmtl.data import busi, isic2017
 from medmtl.errors import UserError
@@ -137,7 +137,7 @@ def _fake_run(runs: Path, model: str, seed: int, uri: str) -> None:
 
     from medmtl import tracking
     from medmtl.config import compose_config, config_sha256, config_yaml
-    from medmtl.train import build_model
+    from medmtl.model_inputs import build_model
 
     run_dir = runs / model / f"seed{seed}"
     run_dir.mkdir(parents=True)
@@ -239,7 +239,7 @@ def test_external_table_marks_missing_sets_and_passes_its_audit(external_project
     assert missing in tex
     assert r"ph2: atypical\_nevus 2" in tex and r"Not available (row says why): udiat\_b" in tex
     assert "Holm-adjusted over the table's 3 comparisons" in tex
-    stats_frame, _ = stats.read_stats(Path("stats/external.parquet"))
+    stats_frame, _ = stats_file.read_stats(Path("stats/external.parquet"))
     assert set(stats_frame["eval_set"]) == {"ph2"} and set(stats_frame["model"]) == {"resunet"}
     acc = stats_frame.set_index("metric").loc["Acc3"]
     assert acc["n"] == 3  # the two atypical nevi leave the Acc test

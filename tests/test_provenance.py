@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from medmtl import provenance, stats, tables
+from medmtl import provenance, stats, stats_file, tables
 from medmtl.errors import UserError
 from medmtl.hashing import file_sha256
 from medmtl.predictions import (
@@ -83,8 +83,8 @@ def test_build_provenance_records_every_cell_with_runs_and_tests(tmp_path):
     files = load_eval_set(_write_eval_set(tmp_path))
     stats_path = tmp_path / "results" / "stats" / "isic_test.parquet"
     frame = stats.compute_stats(files, "he2020", alpha=0.5, n_boot=50)
-    meta = stats.stats_metadata(files, "he2020", 0.5, 50, 0)
-    stats.write_stats(frame, meta, stats_path)
+    meta = stats_file.stats_metadata(files, "he2020", 0.5, 50, 0)
+    stats_file.write_stats(frame, meta, stats_path)
     cells = tables.derive_cells(tables.seed_summaries(files), frame)
     tex = tmp_path / "results" / "tables" / "table4.tex"
     split_path = tmp_path / "data" / "splits" / "isic2017.json"

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from medmtl import stats, tables
+from medmtl import run_level, stats, stats_file, tables
 from medmtl.annotated_parquet import write_annotated
 from medmtl.errors import UserError
 from medmtl.predictions import PredictionFile
@@ -124,16 +124,16 @@ def test_permutation_test_equals_brute_force_enumeration_of_relabellings():
     ]
     null = np.array(null)
     one_sided = min((null >= observed - 1e-12).mean(), (null <= observed + 1e-12).mean())
-    assert stats.run_permutation_test(a, b, 2000, 0) == pytest.approx(min(1, 2 * one_sided))
-    assert stats.run_permutation_test(a, a.copy(), 2000, 0) == 1.0
+    assert run_level.run_permutation_test(a, b, 2000, 0) == pytest.approx(min(1, 2 * one_sided))
+    assert run_level.run_permutation_test(a, a.copy(), 2000, 0) == 1.0
 
 
 def test_permutation_floor_is_the_smallest_attainable_p():
-    assert stats.permutation_floor(5, 5, 2000) == pytest.approx(2 / 252)
-    assert stats.permutation_floor(8, 8, 100000) == pytest.approx(2 / 12870)
-    assert stats.permutation_floor(10, 10, 999) == pytest.approx(2 / 1000)  # sampled
-    separated = stats.run_permutation_test(np.arange(5.0) + 10, np.arange(5.0), 2000, 0)
-    assert separated == pytest.approx(stats.permutation_floor(5, 5, 2000))
+    assert run_level.permutation_floor(5, 5, 2000) == pytest.approx(2 / 252)
+    assert run_level.permutation_floor(8, 8, 100000) == pytest.approx(2 / 12870)
+    assert run_level.permutation_floor(10, 10, 999) == pytest.approx(2 / 1000)  # sampled
+    separated = run_level.run_permutation_test(np.arange(5.0) + 10, np.arange(5.0), 2000, 0)
+    assert separated == pytest.approx(run_level.permutation_floor(5, 5, 2000))
 
 
 def test_two_level_bootstrap_matches_the_exact_bootstrap_distribution():
@@ -146,7 +146,7 @@ def test_two_level_bootstrap_matches_the_exact_bootstrap_distribution():
         for rb in itertools.product(range(2), repeat=2):
             per_image = model[list(ra)].mean(0) - reference[list(rb)].mean(0)
             exact += [per_image[list(i)].mean() for i in itertools.product(range(3), repeat=3)]
-    deltas = stats.two_level_deltas(model, reference, 40000, np.random.default_rng(0))
+    deltas = run_level.two_level_deltas(model, reference, 40000, np.random.default_rng(0))
     assert deltas.mean() == pytest.approx(np.mean(exact), abs=0.15)
     assert deltas.var() == pytest.approx(np.var(exact), rel=0.03)
 
@@ -234,9 +234,9 @@ def test_seed_level_note_says_when_the_seeds_cannot_reach_alpha():
     frame = pd.DataFrame(
         {"p_seed_floor": [2 / 252] * 3, "seeds_model": [5] * 3, "seeds_reference": [5] * 3}
     )
-    note = stats.seed_level_note(frame, 0.001)
+    note = run_level.seed_level_note(frame, 0.001)
     assert "5 seeds" in note and "0.0079" in note and "0.024 after Holm over 3" in note
-    assert stats.seed_level_note(frame.assign(p_seed_floor=2 / 12870), 0.001) == ""
+    assert run_level.seed_level_note(frame.assign(p_seed_floor=2 / 12870), 0.001) == ""
 
 
 def test_comparing_models_evaluated_on_different_cases_is_refused():
@@ -287,27 +287,27 @@ def test_unknown_reference_is_a_user_error():
 def test_stats_file_round_trip_and_markdown(tmp_path):
     files = _random_files("he2020", [0], 0.4) + _random_files("tang2023", [0], 0.8)
     frame = stats.compute_stats(files, "he2020", alpha=0.001, n_boot=50)
-    meta = stats.stats_metadata(files, "he2020", 0.001, 50, 0)
-    stats.write_stats(frame, meta, tmp_path / "isic_test.parquet")
-    read_frame, read_meta = stats.read_stats(tmp_path / "isic_test.parquet")
+    meta = stats_file.stats_metadata(files, "he2020", 0.001, 50, 0)
+    stats_file.write_stats(frame, meta, tmp_path / "isic_test.parquet")
+    read_frame, read_meta = stats_file.read_stats(tmp_path / "isic_test.parquet")
     pd.testing.assert_frame_equal(read_frame, frame)
     assert read_meta == meta
     markdown = (tmp_path / "isic_test.md").read_text()
     assert "reference `he2020`" in markdown and "| tang2023 | DSC | 30 |" in markdown
-    stats.check_stats_inputs(meta, files, tmp_path / "isic_test.parquet")
+    stats_file.check_stats_inputs(meta, files, tmp_path / "isic_test.parquet")
     with pytest.raises(UserError, match="re-run `medmtl stats`"):
-        stats.check_stats_inputs(meta, files[:1], tmp_path / "isic_test.parquet")
+        stats_file.check_stats_inputs(meta, files[:1], tmp_path / "isic_test.parquet")
 
 
 def test_read_stats_rejects_other_files(tmp_path):
     pd.DataFrame({"a": [1]}).to_parquet(tmp_path / "x.parquet")
     with pytest.raises(UserError, match="metadata 'medmtl' missing"):
-        stats.read_stats(tmp_path / "x.parquet")
+        stats_file.read_stats(tmp_path / "x.parquet")
     write_annotated(tmp_path / "y.parquet", pd.DataFrame({"a": [1]}), {})
     with pytest.raises(UserError, match="not a medmtl stats file"):
-        stats.read_stats(tmp_path / "y.parquet")
+        stats_file.read_stats(tmp_path / "y.parquet")
     with pytest.raises(UserError, match="not found"):
-        stats.read_stats(tmp_path / "missing.parquet")
+        stats_file.read_stats(tmp_path / "missing.parquet")
 
 
 def test_second_mark_needs_the_per_image_test_too():

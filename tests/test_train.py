@@ -18,7 +18,8 @@ import torch
 
 from medmtl import tracking
 from medmtl.losses import inverse_frequency_weights, soft_dice_loss, weighted_multilabel_ce
-from medmtl.train import augment, normalise
+from medmtl.model_inputs import normalise
+from medmtl.train import augment
 
 BIN = Path(sys.executable).parent
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import yaml
 
+from medmtl.config_groups import CONF_DIR, group_options
 from medmtl.errors import UserError
-from medmtl.workflow import CONF_DIR, group_options
 
 # Metrics an ablated run is scored on, when not all: a head trained with zero weight learnt
 # nothing, so its scores are not reported ("-" in the paper's Table 8).

@@ -7,16 +7,14 @@ The CLI passes Hydra override strings (`model=he2020 seed=3 out=...`); the resul
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from medmtl.config_groups import CONF_DIR
 from medmtl.errors import UserError
-
-CONF_DIR = Path(__file__).parent / "conf"
 
 
 def compose_config(overrides: list[str]) -> DictConfig:

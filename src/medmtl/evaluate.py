@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from medmtl.boundary import surface_metrics
-from medmtl.train import Split, normalise
+from medmtl.model_inputs import Split, normalise
 
 
 def pixel_counts(pred: Tensor, truth: Tensor) -> tuple[int, int, int]:

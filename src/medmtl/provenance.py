@@ -99,7 +99,7 @@ def build_provenance(
         tex: Path of the table's `.tex`.
         files: The prediction files the table was built from.
         cells: The rendered cells (`tables.derive_cells`).
-        stats: (stats frame, its metadata, its path) as `stats.read_stats` returned them.
+        stats: (stats frame, its metadata, its path) as `stats_file.read_stats` returned them.
         split: (split dict, its path), the split file the runs were trained on.
         layout: The table's rows, columns and highlights.
         comparisons: The tests of the stats frame (`stats.compute_comparisons`).

@@ -30,13 +30,9 @@ from scipy import stats as sps
 
 from medmtl.annotated_parquet import write_annotated
 from medmtl.predictions import PredictionFile, group_by_model
-from medmtl.stats import (
-    TESTED_METRICS,
-    compute_comparisons,
-    resampled_run_means,
-    run_values,
-    stats_markdown,
-)
+from medmtl.run_level import resampled_run_means
+from medmtl.stats import TESTED_METRICS, compute_comparisons, run_values
+from medmtl.stats_file import stats_markdown
 from medmtl.tables import markdown_table, model_order
 
 RANK_COLUMNS = ("metric", "sample", "model", "rank", "mean", "full_rank", "kendall_tau")

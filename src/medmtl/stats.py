@@ -19,24 +19,9 @@ for both: a comparison of models evaluated on different cases is refused):
   non-zero differences (Kerby 2014). CI: BCa bootstrap 95% CI of the mean paired difference
   (`scipy.stats.bootstrap(..., paired=True, method='BCa')`; constant differences: [d, d]).
   This is the seed papers' protocol: "do these trained networks differ on these images".
-- Per training run (unit: training run; the test images are taken as fixed). The claim a
-  reader takes from a table, "method A beats method B", also needs the run-to-run spread.
-  * p: exact permutation test over runs (`scipy.stats.permutation_test`, independent
-    samples, statistic = difference of the means of the per-run summaries, i.e. of the two
-    cells; all C(S_m + S_r, S_m) relabellings when they number at most `n_boot`, else
-    `n_boot` random ones). Chosen over a bootstrap p or a mixed model because with five runs
-    per model neither has a trustworthy null distribution: a bootstrap over 5 top-level units
-    underestimates their variance by (S-1)/S with a coarse, discrete tail, and MixedLM's Wald
-    z-test assumes asymptotics that 10 runs do not give. The permutation test is exact under
-    the null "the runs of both models are exchangeable", and its smallest attainable p is
-    explicit, `p_seed_floor` = 2 / C(S_m + S_r, S_m) (2/252 = 0.0079 for 5 vs 5 seeds): five
-    seeds cannot reach alpha = 0.001, and the tables say so instead of marking.
-  * CI: two-level (hierarchical) percentile bootstrap of the difference of the cells: resample
-    each model's runs with replacement, then the images with one index set for both models
-    (paired), `n_boot` times; both sources of variance enter.
-  * Sign consistency: in how many of the S_m x S_r pairings of a model run with a reference
-    run the difference of the two runs' summaries has the sign of the cells' difference.
-  `tests/test_stats.py` checks the two levels on simulated data with a known seed effect.
+- Per training run (unit: training run; the test images are taken as fixed): an exact
+  permutation test over the runs, a two-level bootstrap CI and the seed-pair sign
+  consistency (`medmtl.run_level`, which says why).
 
 Multiplicity: Holm over all comparisons of one table, separately for the per-image and the
 per-run p values (`multipletests(method='holm')`, passed explicitly: statsmodels defaults to
@@ -47,9 +32,7 @@ sets (external validation) is one family: `compute_stats_across`. All values are
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -58,10 +41,16 @@ from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 
 from medmtl import metrics
-from medmtl.annotated_parquet import read_annotated, write_annotated
 from medmtl.errors import UserError
 from medmtl.predictions import PredictionFile, group_by_model
-from medmtl.tables import markdown_table, model_order
+from medmtl.run_level import (
+    mean_difference,
+    permutation_floor,
+    run_permutation_test,
+    sign_consistency,
+    two_level_ci,
+)
+from medmtl.tables import model_order
 
 TESTED_METRICS = ("JI", "DSC", "Acc")  # Table 4 and the ablation tables: their marked columns
 TEST = "wilcoxon"
@@ -143,10 +132,6 @@ def wilcoxon_test(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(result.statistic), float(result.pvalue)
 
 
-def _mean_difference(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
-    return np.mean(x, axis=axis) - np.mean(y, axis=axis)
-
-
 def paired_mean_ci(
     x: np.ndarray, y: np.ndarray, n_boot: int, seed: int, level: float = 0.95
 ) -> tuple[float, float]:
@@ -158,7 +143,7 @@ def paired_mean_ci(
         return float(d[0]), float(d[0])
     result = sps.bootstrap(
         (np.asarray(x, float), np.asarray(y, float)),
-        _mean_difference,
+        mean_difference,
         paired=True,
         vectorized=True,
         n_resamples=n_boot,
@@ -167,79 +152,6 @@ def paired_mean_ci(
         rng=np.random.default_rng(seed),
     )
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
-
-
-def permutation_floor(n_model: int, n_reference: int, n_resamples: int) -> float:
-    """Smallest two-sided p the permutation test over runs can give (module docstring):
-    2 / C(n_model + n_reference, n_model) when exact, 2 / (n_resamples + 1) when sampled."""
-    relabellings = math.comb(n_model + n_reference, n_model)
-    return min(1.0, 2 / (relabellings if relabellings <= n_resamples else n_resamples + 1))
-
-
-def run_permutation_test(
-    model_runs: np.ndarray, reference_runs: np.ndarray, n_resamples: int, seed: int
-) -> float:
-    """Two-sided p of the exact (or sampled) permutation test of mean(model) - mean(reference)
-    over the per-run summaries; 1 when the runs cannot be told apart (all values equal), NaN
-    (no test) when a model has a single run: it shows no run-to-run variation to test against."""
-    pooled = np.concatenate([model_runs, reference_runs])
-    if min(len(model_runs), len(reference_runs)) < 2:
-        return float("nan")
-    if np.all(pooled == pooled[0]):
-        return 1.0
-    result = sps.permutation_test(
-        (model_runs, reference_runs),
-        _mean_difference,
-        permutation_type="independent",
-        vectorized=True,
-        n_resamples=n_resamples,
-        alternative="two-sided",
-        rng=np.random.default_rng(seed),
-    )
-    return float(min(1.0, result.pvalue))
-
-
-def resampled_run_means(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """(n_boot, images): per image, the mean over a resample (with replacement) of the runs.
-
-    Args:
-        values: (runs, images) per-image values of one model.
-    """
-    picked = rng.integers(0, len(values), (n_boot, len(values)))
-    weights = np.zeros((n_boot, len(values)))
-    np.add.at(weights, (np.arange(n_boot)[:, None], picked), 1 / len(values))
-    return weights @ values
-
-
-def two_level_deltas(
-    model: np.ndarray, reference: np.ndarray, n_boot: int, rng: np.random.Generator
-) -> np.ndarray:
-    """`n_boot` two-level bootstrap draws of the difference of the cells: runs of each model
-    with replacement, then images with one index set for both models (paired).
-
-    Args:
-        model, reference: (runs, images) per-image values of the two models, same images.
-    """
-    means = [resampled_run_means(values, n_boot, rng) for values in (model, reference)]
-    images = rng.integers(0, model.shape[1], (n_boot, model.shape[1]))
-    return np.take_along_axis(means[0] - means[1], images, axis=1).mean(axis=1)
-
-
-def two_level_ci(
-    model: np.ndarray, reference: np.ndarray, n_boot: int, seed: int, level: float = 0.95
-) -> tuple[float, float]:
-    """Percentile CI of `two_level_deltas` (generator seeded with `seed`)."""
-    deltas = two_level_deltas(model, reference, n_boot, np.random.default_rng(seed))
-    low, high = np.quantile(deltas, [(1 - level) / 2, (1 + level) / 2])
-    return float(low), float(high)
-
-
-def sign_consistency(model_runs: np.ndarray, reference_runs: np.ndarray) -> tuple[int, int]:
-    """(pairings whose run difference has the sign of the cells' difference, all pairings);
-    a zero cell difference agrees with no pairing."""
-    delta = np.sign(model_runs.mean() - reference_runs.mean())
-    pairs = np.sign(model_runs[:, None] - reference_runs[None, :])
-    return int((pairs == delta).sum()) if delta else 0, int(pairs.size)
 
 
 def compare(
@@ -405,127 +317,3 @@ def compute_stats_across(
     if not frames:
         return pd.DataFrame(columns=list(COLUMNS))
     return _adjust(pd.concat(frames, ignore_index=True), alpha)
-
-
-def attainable_seed_p(frame: pd.DataFrame) -> float:
-    """The smallest Holm-adjusted per-run p any comparison of the table could reach: the
-    number of tests times the smallest floor (1 at most)."""
-    floors = frame["p_seed_floor"].dropna()
-    return float(min(1.0, len(frame) * floors.min())) if len(floors) else float("nan")
-
-
-def seed_level_note(frame: pd.DataFrame, alpha: float) -> str:
-    """One sentence for a caption when the runs are too few for the second mark at `alpha`,
-    "" otherwise."""
-    attainable = attainable_seed_p(frame)
-    if not attainable >= alpha:
-        return ""
-    floor = frame["p_seed_floor"].min()
-    seeds = sorted({int(s) for s in pd.concat([frame["seeds_model"], frame["seeds_reference"]])})
-    counts = "--".join(map(str, (seeds[0], seeds[-1]))) if len(seeds) > 1 else str(seeds[0])
-    return (
-        f"With {counts} seeds per model the per-run test cannot give $p$ below {floor:.2g} "
-        f"({attainable:.2g} after Holm over {len(frame)} tests), not below $\\alpha = {alpha:g}$: "
-        "no cell can carry the second mark."
-    )
-
-
-def stats_metadata(
-    files: list[PredictionFile],
-    reference: str,
-    alpha: float,
-    n_boot: int,
-    seed: int,
-    eval_set: str | None = None,
-) -> dict[str, Any]:
-    """Parameters and inputs of a stats run, stored with its parquet output; `eval_set`
-    names a table over several eval sets (default: the files' one)."""
-    return {
-        "eval_set": eval_set or files[0].meta["eval_set"],
-        "reference": reference,
-        "alpha": alpha,
-        "n_boot": n_boot,
-        "seed": seed,
-        "zero_method": ZERO_METHOD,
-        "inputs": [{"path": str(f.path), "sha256": f.sha256} for f in files],
-    }
-
-
-def write_stats(frame: pd.DataFrame, meta: dict[str, Any], path: Path) -> None:
-    """Write the stats frame as parquet (metadata `medmtl` = `meta`) and `.md` beside it."""
-    write_annotated(path, frame, meta)
-    path.with_suffix(".md").write_text(stats_markdown(frame, meta))
-
-
-def read_stats(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Read a stats parquet written by `write_stats`: (frame, metadata).
-
-    Raises:
-        UserError: the file is missing, unreadable, or lacks columns or metadata.
-    """
-    frame, meta = read_annotated(path, "stats file")
-    missing = [c for c in COLUMNS if c not in frame]
-    if missing:
-        raise UserError(f"{path}: not a medmtl stats file (columns {missing} missing)")
-    return frame, meta
-
-
-def check_stats_inputs(meta: dict[str, Any], files: list[PredictionFile], stats_path: Path) -> None:
-    """Raise `UserError` unless the stats were computed from exactly these prediction files."""
-    recorded = sorted(entry["sha256"] for entry in meta["inputs"])
-    if recorded != sorted(f.sha256 for f in files):
-        raise UserError(
-            f"{stats_path}: computed from other prediction files than the ones given; "
-            "re-run `medmtl stats`"
-        )
-
-
-_MARKDOWN_HEADER = (
-    "model|metric|n|mean model|mean ref|per image: diff CI|effect|p|p Holm|sig.|"
-    "per run: seeds|diff CI|signs|p|p floor|p Holm|sig.|eval set"
-).split("|")
-
-
-def _fmt(value: float, spec: str) -> str:
-    return "nan" if pd.isna(value) else format(value, spec)
-
-
-def stats_markdown(frame: pd.DataFrame, meta: dict[str, Any]) -> str:
-    """Human-readable markdown of a stats frame, with the policy and parameters above it."""
-    header = (
-        f"# Paired tests, eval set `{meta['eval_set']}`, reference `{meta['reference']}`\n\n"
-        f"alpha = {meta['alpha']}, Holm over the {len(frame)} comparisons at each level.\n\n"
-        "- Per image (unit: test image, the trained networks fixed): Wilcoxon signed-rank "
-        f"(zero_method={meta['zero_method']}) on per-image values averaged over seeds; effect "
-        "= matched-pairs rank-biserial; CI: BCa bootstrap of the mean difference. "
-        "sig. = the table's dagger.\n"
-        "- Per run (unit: training run, the test images fixed): exact permutation test of the "
-        "per-run summaries (the cells' difference); p floor = the smallest p the seeds allow; "
-        "CI: two-level bootstrap (runs, then images, paired); signs = seed pairings whose "
-        "difference has the cells' sign. sig. = the second mark (both levels).\n\n"
-        f"Bootstrap: {meta['n_boot']} resamples, seed {meta['seed']}; differences in points.\n\n"
-    )
-    rows = [
-        [
-            r.model,
-            r.metric,
-            str(r.n),
-            _fmt(r.mean_model, ".2f"),
-            _fmt(r.mean_reference, ".2f"),
-            f"[{_fmt(r.ci_low, '.2f')}, {_fmt(r.ci_high, '.2f')}]",
-            _fmt(r.effect_size, ".3f"),
-            _fmt(r.p, ".3g"),
-            _fmt(r.p_holm, ".3g"),
-            "yes" if r.significant else "no",
-            f"{r.seeds_model} vs {r.seeds_reference}",
-            f"[{_fmt(r.seed_ci_low, '.2f')}, {_fmt(r.seed_ci_high, '.2f')}]",
-            f"{r.sign_agree}/{r.sign_pairs}",
-            _fmt(r.p_seed, ".3g"),
-            _fmt(r.p_seed_floor, ".3g"),
-            _fmt(r.p_seed_holm, ".3g"),
-            "yes" if r.seed_significant else "no",
-            r.eval_set,
-        ]
-        for r in frame.itertuples()
-    ]
-    return header + markdown_table(_MARKDOWN_HEADER, rows)

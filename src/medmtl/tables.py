@@ -275,7 +275,7 @@ RECIPE = (
 
 def marks_sentence(against: str, alpha: float, seed_note: str, tested: str) -> str:
     """What the two marks mean (each unit of inference in one sentence) and, from
-    `stats.seed_level_note`, when the runs are too few for the second."""
+    `run_level.seed_level_note`, when the runs are too few for the second."""
     return (
         f"{MARK}: differs from {against} at Holm-adjusted $p < {alpha:g}$ in a paired Wilcoxon "
         f"signed-rank test over test images ({tested}; per-image values averaged over seeds), "
@@ -304,7 +304,7 @@ def caption(
         reference: Registry name of the reference model of the tests.
         alpha: Threshold on the Holm-adjusted p values.
         policy: The split file's one-sentence policy.
-        seed_note: `stats.seed_level_note` of the table's tests ("" when the runs suffice).
+        seed_note: `run_level.seed_level_note` of the table's tests ("" when the runs suffice).
     """
     meta = files[0].meta
     return (

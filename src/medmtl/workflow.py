@@ -19,18 +19,13 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from medmtl.config_groups import group_options
 from medmtl.errors import UserError
 
 if TYPE_CHECKING:
     from medmtl.external import ExternalSet
 
-CONF_DIR = Path(__file__).parent / "conf"
 DATASETS = ("synthetic", "isic2017", "busi")  # trainable; ph2 and udiat_b are external sets
-
-
-def group_options(group: str) -> list[str]:
-    """Names available in one Hydra config group (`conf/<group>/*.yaml`)."""
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
 
 
 def _merge(base: dict, override: Mapping) -> dict:

@@ -39,7 +39,9 @@ def run(args: argparse.Namespace) -> int:
     from medmtl.ablation import TABLES, run_name
     from medmtl.data.splits import load_run_split
     from medmtl.predictions import check_consistent, load_eval_set
-    from medmtl.stats import compute_comparisons, seed_level_note, stats_metadata, write_stats
+    from medmtl.run_level import seed_level_note
+    from medmtl.stats import compute_comparisons
+    from medmtl.stats_file import stats_metadata, write_stats
     from medmtl.workflow import load_params, validate_params
 
     params = load_params(args.params)

@@ -134,7 +134,7 @@ def predict_run(
     from medmtl.errors import UserError
     from medmtl.evaluate import predict_cases
     from medmtl.hashing import file_sha256
-    from medmtl.train import Split, build_model, resolve_device
+    from medmtl.model_inputs import Split, build_model, resolve_device
 
     if data.size != cfg.dataset.img_size:
         raise UserError(

@@ -33,7 +33,9 @@ def run(args: argparse.Namespace) -> int:
     """Load status and predictions, test, derive the rows once, write stats, table, provenance."""
     from medmtl import external_table, provenance
     from medmtl.external import STATUS_FILE, read_status
-    from medmtl.stats import compute_stats_across, seed_level_note, stats_metadata, write_stats
+    from medmtl.run_level import seed_level_note
+    from medmtl.stats import compute_stats_across
+    from medmtl.stats_file import stats_metadata, write_stats
 
     status_path = args.predictions / STATUS_FILE
     status = read_status(status_path)

@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     from medmtl.errors import UserError
     from medmtl.predictions import load_eval_set
     from medmtl.ranking import pairwise_tests, rank_samples, write_ranking
-    from medmtl.stats import compute_stats, stats_metadata, write_stats
+    from medmtl.stats import compute_stats
+    from medmtl.stats_file import stats_metadata, write_stats
     from medmtl.workflow import load_params
 
     if (args.ranks is None) != (args.pairwise is None):

@@ -28,7 +28,9 @@ def run(args: argparse.Namespace) -> int:
     from medmtl.data.splits import load_run_split
     from medmtl.errors import UserError
     from medmtl.predictions import group_by_model, load_eval_set
-    from medmtl.stats import check_stats_inputs, read_stats, reference_comparisons, seed_level_note
+    from medmtl.run_level import seed_level_note
+    from medmtl.stats import reference_comparisons
+    from medmtl.stats_file import check_stats_inputs, read_stats
     from medmtl.workflow import load_params
 
     params = load_params(args.params) if args.params else {}

@@ -40,15 +40,8 @@ def train_job(cfg) -> dict:
     from medmtl.data.preprocess import load_processed
     from medmtl.data.splits import load_splits
     from medmtl.losses import MultiTaskLoss, inverse_frequency_weights
-    from medmtl.train import (
-        Split,
-        TrainState,
-        build_model,
-        fit,
-        resolve_device,
-        restore,
-        seed_everything,
-    )
+    from medmtl.model_inputs import Split, build_model, resolve_device
+    from medmtl.train import TrainState, fit, restore, seed_everything
 
     check_applies(cfg.model.name, cfg.ablation_name)
     out = Path(cfg.out)
