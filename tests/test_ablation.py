@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from medmtl import ablation, ablation_table, audit, tables
+from medmtl import ablation, ablation_table, audit, table_tex, tables
 from medmtl.commands import ablation_table as ablation_table_cmd
 from medmtl.config import compose_config
 from medmtl.errors import UserError
@@ -211,7 +211,7 @@ def _audit(tex: Path) -> audit.AuditReport:
 
 
 def test_table8_renders_blanks_bold_and_daggers(ablation_outputs: Path) -> None:
-    rows = tables.parse_table(_render("table8").read_text())
+    rows = table_tex.parse_table(_render("table8").read_text())
     cls_only = rows["ResFormer - Sequential: Cls. only"]
     seg_only = rows["ResFormer - Sequential: Seg. only"]
     both = rows["ResFormer - Sequential: Both"]
@@ -228,7 +228,7 @@ def test_table8_renders_blanks_bold_and_daggers(ablation_outputs: Path) -> None:
 def test_table9_has_segmentation_columns_only(ablation_outputs: Path) -> None:
     tex = _render("table9").read_text()
     assert r"\begin{tabular}{lcc}" in tex and "Classification" not in tex
-    rows = tables.parse_table(tex)
+    rows = table_tex.parse_table(tex)
     assert set(rows) == {
         "ResFormer - Sequential: w/o DFE",
         "ResFormer - Sequential: w/ DFE",

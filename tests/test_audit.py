@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from medmtl import audit
+from medmtl import audit, table_tex
 from medmtl import metrics as audit_metrics
 from medmtl.commands import audit as audit_cmd
 from medmtl.commands import stats as stats_cmd
@@ -152,8 +152,8 @@ def test_hand_edited_number_is_a_mismatch_with_expected_and_found(build):
     tex.write_text(tex.read_text().replace(row, row.replace(first_cell, edited, 1)))
     finding = _only_failure(audit.audit_table(tex, _finished))
     assert finding.subject == "cell tang2023,JI" and "hand-edited" in finding.message
-    assert finding.expected == audit.tables.plain_cell(first_cell)
-    assert finding.found == audit.tables.plain_cell(edited)
+    assert finding.expected == table_tex.plain_cell(first_cell)
+    assert finding.found == table_tex.plain_cell(edited)
 
 
 def test_removed_significance_mark_is_a_mismatch(build):

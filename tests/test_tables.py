@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from medmtl import tables
+from medmtl import table_tex, tables, vs_paper
 from medmtl.predictions import PredictionFile
 
 META = {
@@ -57,9 +57,11 @@ def _render() -> str:
     cells = tables.derive_cells(SUMMARIES, STATS)
     policy = "Official ISIC 2017 train/val/test parts (100% of each)."
     note = "With 5 seeds per model the per-run test cannot give $p$ below 0.0079."
-    caption = tables.caption(_files(), cells, "he2020", 0.001, policy, note)
-    header = tables.header_comment(_files(), "table4.provenance.json", "results/tables/table4.tex")
-    return tables.render_table(cells, caption, header, "tab:table4")
+    caption = table_tex.caption(_files(), cells, "he2020", 0.001, policy, note)
+    header = table_tex.header_comment(
+        _files(), "table4.provenance.json", "results/tables/table4.tex"
+    )
+    return table_tex.render_table(cells, caption, header, "tab:table4")
 
 
 def test_escape_latex():
@@ -150,7 +152,7 @@ def test_caption_names_dataset_split_profile_seeds_alpha_and_marks():
 
 
 def test_parse_table_reads_back_every_cell():
-    rows = tables.parse_table(_render())
+    rows = table_tex.parse_table(_render())
     cells = _cells()
     assert rows["ResFormer - Parallel"][0] == cells[("resformer_parallel", "JI")].rendered
     assert rows[r"my\_model"] == [cells[("my_model", m)].rendered for m in tables.TABLE_METRICS]
@@ -158,28 +160,28 @@ def test_parse_table_reads_back_every_cell():
 
 def test_plain_cell_and_cell_number():
     rendered = r"\textcolor{red}{78.5 $\pm$ 0.1}$^\dagger$"
-    assert tables.plain_cell(rendered) == "78.5 ± 0.1 † [red]"
-    assert tables.plain_cell(rendered + tables.SEED_MARK) == "78.5 ± 0.1 †‡ [red]"
-    assert tables.cell_number(rendered + tables.SEED_MARK) == r"78.5 $\pm$ 0.1"
-    assert tables.cell_number(rendered) == r"78.5 $\pm$ 0.1"
+    assert table_tex.plain_cell(rendered) == "78.5 ± 0.1 † [red]"
+    assert table_tex.plain_cell(rendered + tables.SEED_MARK) == "78.5 ± 0.1 †‡ [red]"
+    assert table_tex.cell_number(rendered + tables.SEED_MARK) == r"78.5 $\pm$ 0.1"
+    assert table_tex.cell_number(rendered) == r"78.5 $\pm$ 0.1"
 
 
 def test_vs_paper_tex_and_md():
     cells = tables.derive_cells(SUMMARIES, STATS)
-    note = tables.setting_note("synthetic", "demo")
-    tex = tables.render_vs_paper_tex(cells, "% header\n", "tab:vs", note)
+    note = vs_paper.setting_note("synthetic", "demo")
+    tex = vs_paper.render_vs_paper_tex(cells, "% header\n", "tab:vs", note)
     assert r"ResFormer - Parallel & JI & 78.5 $\pm$ 0.1 & 78.4 & $+0.1$ \\" in tex
     assert r"my\_model & JI & 75.1 $\pm$ 0.0 & -- & -- \\" in tex
     assert "Ours: synthetic, profile demo" in tex and "settings differ" in tex
-    markdown = tables.render_vs_paper_md(cells, note)
+    markdown = vs_paper.render_vs_paper_md(cells, note)
     assert "settings differ" in markdown
     assert "| He et al. | Acc | 80.0 ± 0.0 | 83.2 | -3.2 |" in markdown
     assert "| my_model | JI |" in markdown
 
 
 def test_paper_numbers_cover_the_six_methods():
-    assert set(tables.PAPER_TABLE4) == set(tables.DISPLAY_NAMES) - {"resunet"}
-    assert tables.PAPER_TABLE4["resformer_sequential"] == {
+    assert set(vs_paper.PAPER_TABLE4) == set(tables.DISPLAY_NAMES) - {"resunet"}
+    assert vs_paper.PAPER_TABLE4["resformer_sequential"] == {
         "JI": 78.6,
         "DSC": 86.6,
         "Acc": 84.6,
@@ -194,6 +196,6 @@ def test_markdown_table():
 
 def test_table_compiles_with_pdflatex(pdflatex_compile):
     cells = tables.derive_cells(SUMMARIES, STATS)
-    note = tables.setting_note("isic2017", "paper")
-    vs_paper = tables.render_vs_paper_tex(cells, "% vs paper\n", "tab:vs", note)
-    assert pdflatex_compile(_render() + "\n" + vs_paper) == ""
+    note = vs_paper.setting_note("isic2017", "paper")
+    beside = vs_paper.render_vs_paper_tex(cells, "% vs paper\n", "tab:vs", note)
+    assert pdflatex_compile(_render() + "\n" + beside) == ""

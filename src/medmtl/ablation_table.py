@@ -17,7 +17,8 @@ from __future__ import annotations
 from medmtl.ablation import SCORED, AblationTable, run_name
 from medmtl.predictions import PredictionFile
 from medmtl.stats import TESTED_METRICS, Comparison
-from medmtl.tables import Cell, Layout, display_name, escape_latex, marks_sentence, seed_count
+from medmtl.table_tex import marks_sentence
+from medmtl.tables import Cell, Layout, display_name, escape_latex, seed_count
 
 REFERENCE = "per row: the model's full run (column reference)"
 
@@ -59,7 +60,7 @@ def caption(
     seed_note: str,
 ) -> str:
     """Caption: setting (dataset, eval set, profile, seeds, split), variants, marks, tests;
-    `seed_note` as in `tables.caption`."""
+    `seed_note` as in `table_tex.caption`."""
     meta = files[0].meta
     return (
         f"{table.title}, on {escape_latex(meta['dataset'])} (eval set "

@@ -176,7 +176,7 @@ def caption(
     seed_note: str,
 ) -> str:
     """Caption: protocol, models, training set, metrics, tests, label maps, unmapped cases
-    and the sets that are not available; `seed_note` as in `tables.caption`."""
+    and the sets that are not available; `seed_note` as in `table_tex.caption`."""
     names = {role: tables.display_name(status[role]) for role in ROLES}
     seeds = f"{len(status['seeds'])} seed{'s' if len(status['seeds']) > 1 else ''}"
     profile = tables.escape_latex(files[0].meta["profile"]) if files else "--"

@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load and cross-check inputs, test, derive the cells once, write stats, table, provenance."""
-    from medmtl import ablation_table, provenance, tables
+    from medmtl import ablation_table, provenance, table_tex, tables
     from medmtl.ablation import TABLES, run_name
     from medmtl.data.splits import load_run_split
     from medmtl.predictions import check_consistent, load_eval_set
@@ -62,12 +62,12 @@ def run(args: argparse.Namespace) -> int:
     layout = ablation_table.layout(table, models)
     cells = tables.derive_cells(tables.seed_summaries(files), frame, layout)
     prov_path = provenance.provenance_path(args.out)
-    header = tables.header_comment(files, prov_path.name, str(args.out), "medmtl ablation-table")
+    header = table_tex.header_comment(files, prov_path.name, str(args.out), "medmtl ablation-table")
     note = seed_level_note(frame, args.alpha)
     caption = ablation_table.caption(table, files, cells, args.alpha, splits["policy"], note)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     label = f"tab:{table.name}"
-    args.out.write_text(tables.render_table(cells, caption, header, label, layout, table.title))
+    args.out.write_text(table_tex.render_table(cells, caption, header, label, layout, table.title))
     inputs = ((frame, stats_meta, args.stats), (splits, args.split))
     provenance.write_provenance(
         prov_path,

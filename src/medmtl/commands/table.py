@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load and cross-check inputs, derive the cells once, write table, provenance, comparison."""
-    from medmtl import provenance, tables
+    from medmtl import provenance, table_tex, tables, vs_paper
     from medmtl.data.splits import load_run_split
     from medmtl.errors import UserError
     from medmtl.predictions import group_by_model, load_eval_set
@@ -47,12 +47,12 @@ def run(args: argparse.Namespace) -> int:
     layout = tables.table4_layout(group_by_model(files))
     cells = tables.derive_cells(tables.seed_summaries(files), frame, layout)
     prov_path = provenance.provenance_path(args.out)
-    header = tables.header_comment(files, prov_path.name, str(args.out))
+    header = table_tex.header_comment(files, prov_path.name, str(args.out))
     reference, alpha = stats_meta["reference"], stats_meta["alpha"]
     note = seed_level_note(frame, alpha)
-    caption = tables.caption(files, cells, reference, alpha, splits["policy"], note)
+    caption = table_tex.caption(files, cells, reference, alpha, splits["policy"], note)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(tables.render_table(cells, caption, header, args.label, layout))
+    args.out.write_text(table_tex.render_table(cells, caption, header, args.label, layout))
     inputs = ((frame, stats_meta, args.stats), (splits, split_path))
     comparisons = reference_comparisons(files, reference)
     provenance.write_provenance(
@@ -61,11 +61,11 @@ def run(args: argparse.Namespace) -> int:
     )
     written = [args.out, prov_path]
     if args.vs_paper:
-        note = tables.setting_note(meta["dataset"], meta["profile"])
-        vs_tex = tables.render_vs_paper_tex(cells, header, f"{args.label}_vs_paper", note)
+        note = vs_paper.setting_note(meta["dataset"], meta["profile"])
+        vs_tex = vs_paper.render_vs_paper_tex(cells, header, f"{args.label}_vs_paper", note)
         args.vs_paper.parent.mkdir(parents=True, exist_ok=True)
         args.vs_paper.write_text(vs_tex)
-        args.vs_paper.with_suffix(".md").write_text(tables.render_vs_paper_md(cells, note))
+        args.vs_paper.with_suffix(".md").write_text(vs_paper.render_vs_paper_md(cells, note))
         written += [args.vs_paper, args.vs_paper.with_suffix(".md")]
     print("wrote " + ", ".join(map(str, written)))
     return 0
