@@ -30,27 +30,12 @@ from scipy import stats as sps
 
 from medmtl.annotated_parquet import write_annotated
 from medmtl.predictions import PredictionFile, group_by_model
-from medmtl.run_level import resampled_run_means
+from medmtl.run_level import two_level_means
 from medmtl.stats import TESTED_METRICS, compute_comparisons, run_values
 from medmtl.stats_file import stats_markdown
 from medmtl.tables import markdown_table, model_order
 
 RANK_COLUMNS = ("metric", "sample", "model", "rank", "mean", "full_rank", "kendall_tau")
-
-
-def _bootstrap_means(runs: list[np.ndarray], n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """(n_boot, models) cell means on resampled cases (shared) and resampled runs (per model).
-
-    Args:
-        runs: Per model, its (runs, cases) per-image values on the same cases.
-    """
-    n_cases = runs[0].shape[1]
-    cases = rng.integers(0, n_cases, (n_boot, n_cases))
-    means = [
-        np.take_along_axis(resampled_run_means(values, n_boot, rng), cases, axis=1).mean(axis=1)
-        for values in runs
-    ]
-    return np.stack(means, axis=1)
 
 
 def _ranks(means: np.ndarray) -> np.ndarray:
@@ -83,7 +68,7 @@ def rank_samples(files: list[PredictionFile], n_boot: int = 1000, seed: int = 0)
         kept = np.logical_and.reduce([v.notna().all(axis=1).to_numpy() for v in values])
         runs = [v.to_numpy(float)[kept].T for v in values]
         full = _ranks(np.array([r.mean() for r in runs]))
-        means = _bootstrap_means(runs, n_boot, np.random.default_rng([seed, number]))
+        means = two_level_means(runs, n_boot, np.random.default_rng([seed, number]))
         ranks = _ranks(means)
         columns = {
             "metric": metric,

@@ -78,18 +78,28 @@ def resampled_run_means(values: np.ndarray, n_boot: int, rng: np.random.Generato
     return weights @ values
 
 
+def two_level_means(runs: list[np.ndarray], n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """(n_boot, models) two-level bootstrap draws of the cells: each model's runs with
+    replacement, then images with one index set for all models (paired).
+
+    Args:
+        runs: Per model, its (runs, images) per-image values, the same images for all.
+    """
+    means = [resampled_run_means(values, n_boot, rng) for values in runs]
+    images = rng.integers(0, runs[0].shape[1], (n_boot, runs[0].shape[1]))
+    return np.stack([np.take_along_axis(m, images, axis=1).mean(axis=1) for m in means], axis=1)
+
+
 def two_level_deltas(
     model: np.ndarray, reference: np.ndarray, n_boot: int, rng: np.random.Generator
 ) -> np.ndarray:
-    """`n_boot` two-level bootstrap draws of the difference of the cells: runs of each model
-    with replacement, then images with one index set for both models (paired).
+    """`n_boot` two-level bootstrap draws of the difference of the two cells (`two_level_means`).
 
     Args:
         model, reference: (runs, images) per-image values of the two models, same images.
     """
-    means = [resampled_run_means(values, n_boot, rng) for values in (model, reference)]
-    images = rng.integers(0, model.shape[1], (n_boot, model.shape[1]))
-    return np.take_along_axis(means[0] - means[1], images, axis=1).mean(axis=1)
+    means = two_level_means([model, reference], n_boot, rng)
+    return means[:, 0] - means[:, 1]
 
 
 def two_level_ci(

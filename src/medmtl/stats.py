@@ -266,20 +266,15 @@ def compute_comparisons(
     absent = sorted(named - set(groups))
     if absent:
         raise UserError(f"no prediction files for {', '.join(absent)} among {sorted(groups)}")
-    values: dict[tuple[str, str], pd.DataFrame] = {}
-
-    def runs(model: str, metric: str) -> pd.DataFrame:
-        if (model, metric) not in values:
-            values[model, metric] = run_values(groups[model], metric)
-        return values[model, metric]
-
+    needed = {(m, metric) for pair in comparisons for metric in pair[2] for m in pair[:2]}
+    values = {(m, metric): run_values(groups[m], metric) for m, metric in needed}
     eval_set = files[0].meta["eval_set"]
     rows = [
         {
             "eval_set": eval_set,
             "model": model,
             "reference": reference,
-            **compare(runs(model, m), runs(reference, m), m, n_boot, seed),
+            **compare(values[model, m], values[reference, m], m, n_boot, seed),
         }
         for model, reference, tested in comparisons
         for m in tested
