@@ -20,7 +20,7 @@ demo: setup  ## the main job on the embedded synthetic default (profile demo)
 
 test: setup  ## the whole test suite, as CI runs it
 	ruff check src tests benchmarks
-	pytest
+	pytest --durations=15
 
 bench: setup  ## speed figures (benchmarks/*.py print them)
 	python benchmarks/bench_input_pipeline.py

@@ -1,6 +1,6 @@
 """Is training input-bound? Prints input-pipeline images/s beside model-step images/s.
 
-The input side is what `medmtl.train.run_epoch` does per batch: index the in-memory uint8
+The input side is what `medmtl.training.loop.run_epoch` does per batch: index the in-memory uint8
 arrays, normalise, flip/rotate (one affine resample per batch). The model side is forward +
 loss + backward + AdamW. Both on this machine's CPU with the threads a training job uses.
 
@@ -15,10 +15,10 @@ import time
 import numpy as np
 import torch
 
-from medmtl.losses import MultiTaskLoss
-from medmtl.model_inputs import Split, normalise
 from medmtl.models import create_model
-from medmtl.train import augment
+from medmtl.models.inputs import Split, normalise
+from medmtl.training.loop import augment
+from medmtl.training.losses import MultiTaskLoss
 
 AUGMENT = {"hflip": True, "vflip": True, "rotate_degrees": 25}
 

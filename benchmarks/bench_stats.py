@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from medmtl.predictions import write_prediction_file
+from medmtl.evaluation.predictions import write_prediction_file
 
 CLASSES = ["nevus", "melanoma", "seborrheic_keratosis"]
 

@@ -12,15 +12,16 @@ import pytest
 import torch
 import yaml
 
-from medmtl import ablation, ablation_table, audit, table_tex, tables
 from medmtl.commands import ablation_table as ablation_table_cmd
-from medmtl.config import compose_config
 from medmtl.errors import UserError
+from medmtl.evaluation.predictions import write_prediction_file
 from medmtl.hashing import file_sha256
-from medmtl.losses import MultiTaskLoss
 from medmtl.models import create_model
-from medmtl.predictions import write_prediction_file
-from medmtl.workflow import validate_params
+from medmtl.pipeline import ablation
+from medmtl.pipeline.config import compose_config
+from medmtl.pipeline.params import validate_params
+from medmtl.reporting import ablation_table, audit, table_tex, tables
+from medmtl.training.losses import MultiTaskLoss
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["nevus", "melanoma", "seborrheic_keratosis"]

@@ -11,14 +11,14 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from medmtl import audit, table_tex
-from medmtl import metrics as audit_metrics
 from medmtl.commands import audit as audit_cmd
 from medmtl.commands import stats as stats_cmd
 from medmtl.commands import table as table_cmd
 from medmtl.errors import UserError
+from medmtl.evaluation import metrics as audit_metrics
+from medmtl.evaluation.predictions import write_prediction_file
 from medmtl.hashing import file_sha256
-from medmtl.predictions import write_prediction_file
+from medmtl.reporting import audit, table_tex
 
 CLASSES = ["nevus", "melanoma", "seborrheic_keratosis"]
 SKILL = {"he2020": 0.3, "tang2023": 0.5, "resformer_parallel": 0.95}

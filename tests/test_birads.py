@@ -13,14 +13,14 @@ import pytest
 import torch
 from torch import Tensor
 
-from medmtl.birads import (
+from medmtl.errors import UserError
+from medmtl.models import MTLOutput
+from medmtl.training.birads import (
     BiradsConsistency,
     MalignancyPrior,
     malignant_index,
     morphological_features,
 )
-from medmtl.errors import UserError
-from medmtl.models import MTLOutput
 
 SIDE = 64
 

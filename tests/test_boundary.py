@@ -1,4 +1,4 @@
-"""Tests of `medmtl.boundary.surface_metrics` (NSD, HD95).
+"""Tests of `medmtl.evaluation.boundary.surface_metrics` (NSD, HD95).
 
 Oracle: MONAI 1.6.1 (test-only). MONAI returns float32 and takes the percentile in float32,
 so the public functions agree with ours to float32 precision only; the 1e-9 comparison uses
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from medmtl.boundary import surface_metrics
+from medmtl.evaluation.boundary import surface_metrics
 
 TOLERANCES = (0.0, 1.0, 2.5)
 

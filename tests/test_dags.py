@@ -101,13 +101,15 @@ def test_snakemake_and_dvc_have_the_same_jobs() -> None:
 def _project(tmp_path: Path, experiment: Path | None) -> Path:
     """The workflow files in a folder of their own, params.yaml merged with `experiment` (DVC
     reads params.yaml only; Snakemake reads the same merged values)."""
-    from medmtl.workflow import load_params
+    from medmtl.pipeline.params import load_params
 
     for name in ("Snakefile", "dvc.yaml", ".dvcignore"):
         shutil.copy(ROOT / name, tmp_path / name)
     shutil.copytree(ROOT / "workflow", tmp_path / "workflow")
     shutil.copytree(ROOT / ".dvc", tmp_path / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache"))
-    shutil.copytree(ROOT / "src/medmtl/conf", tmp_path / "src/medmtl/conf")
+    shutil.copytree(  # the code deps
+        ROOT / "src/medmtl", tmp_path / "src/medmtl", ignore=shutil.ignore_patterns("__pycache__")
+    )
     files = [ROOT / "params.yaml", *([experiment] if experiment else [])]
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(load_params(files)))
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
@@ -167,3 +169,28 @@ def test_rules_stay_thin(rule_file: Path) -> None:
     commands = re.findall(r'shell: f?"(.*)"', text)
     assert len(commands) == len(re.findall(r"^rule \w+:", text, re.M)) > 0
     assert all(c.startswith("medmtl ") and "&&" not in c and ";" not in c for c in commands)
+
+
+@pytest.mark.parametrize("rule_file", RULE_FILES, ids=lambda p: p.name)
+def test_every_rule_reruns_when_the_code_of_its_command_changes(rule_file: Path) -> None:
+    """Each rule passes the fingerprint of the command it runs as its param `code`."""
+    for rule in re.split(r"^(?=rule \w+:)", rule_file.read_text(), flags=re.M)[1:]:
+        command = re.search(r'shell: f?"medmtl ([a-z-]+)', rule).group(1)
+        assert re.findall(r'code=stage_fingerprint\("([a-z-]+)"\)', rule) == [command], rule[:40]
+
+
+def test_every_dvc_stage_depends_on_exactly_the_code_it_computes_with() -> None:
+    """A stage's deps under src/ are `stage_paths` of its command (the Snakefile fingerprints
+    the same files), so a code change reruns the same stages in both DAGs."""
+    from dvc.repo import Repo
+
+    from medmtl.pipeline.stage_code import stage_paths
+
+    with Repo(str(ROOT)) as repo:
+        stages = list(repo.index.stages)
+    assert len(stages) > 10
+    for stage in stages:
+        code = sorted(str(d.def_path) for d in stage.deps if str(d.def_path).startswith("src/"))
+        expected = stage_paths(stage.cmd.split()[1], ROOT)
+        listing = "".join(f"\n      - {path}" for path in expected)
+        assert code == expected, f"dvc.yaml, stage {stage.name}: its code deps should be{listing}"

@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from medmtl.boundary import surface_metrics
-from medmtl.evaluate import predict_cases
-from medmtl.model_inputs import Split
+from medmtl.evaluation.boundary import surface_metrics
+from medmtl.evaluation.predict import predict_cases
+from medmtl.models.inputs import Split
 from medmtl.models.registry import MTLOutput
 
 CLASSES = ["nevus", "melanoma", "seborrheic_keratosis"]

@@ -21,14 +21,16 @@ import yaml
 from test_ph2 import _write_ph2  # the PH2 release layout, as its reader's tests write it
 from test_pipeline import make_project, run
 
-from medmtl import audit, metrics, stats, stats_file
+from medmtl.analysis import stats, stats_file
 from medmtl.cli import main
 from medmtl.data import busi, isic2017
 from medmtl.errors import UserError
-from medmtl.external import map_labels, parse_external, read_status
+from medmtl.evaluation import metrics
+from medmtl.evaluation.predictions import read_prediction_file, write_prediction_file
 from medmtl.hashing import file_sha256
-from medmtl.predictions import read_prediction_file, write_prediction_file
-from medmtl.workflow import load_params, params_argument, validate_params
+from medmtl.pipeline.external import UNMAPPED_LABEL, map_labels, parse_external, read_status
+from medmtl.pipeline.params import load_params, params_argument, validate_params
+from medmtl.reporting import audit
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -54,7 +56,7 @@ def test_label_map_maps_classes_and_counts_the_unpredictable_ones():
     assert labels.tolist() == [0, 1, 0, 0] and unmapped == {}
     label_map = {**PH2_TO_ISIC, "atypical_nevus": None}
     labels, unmapped = map_labels(names, label_map, isic2017.CLASS_NAMES)
-    assert labels.tolist() == [0, 1, metrics.UNMAPPED_LABEL, metrics.UNMAPPED_LABEL]
+    assert labels.tolist() == [0, 1, UNMAPPED_LABEL, UNMAPPED_LABEL]
     assert unmapped == {"atypical_nevus": 2}
     with pytest.raises(UserError, match=r"no entry for the class\(es\) \['melanoma'\]"):
         map_labels(names, {"common_nevus": "nevus", "atypical_nevus": "nevus"}, ["nevus"])
@@ -111,7 +113,7 @@ def _prediction_frame(labels: list[int]) -> pd.DataFrame:
 
 
 def test_unmapped_cases_count_for_segmentation_only(tmp_path):
-    frame = _prediction_frame([0, 1, metrics.UNMAPPED_LABEL, 0])
+    frame = _prediction_frame([0, 1, UNMAPPED_LABEL, 0])
     summary = metrics.summarize(frame, list(isic2017.CLASS_NAMES))
     assert summary["Acc3"] == pytest.approx(200 / 3)  # 2 of the 3 mapped cases, not 2 of 4
     assert summary["DSC"] == pytest.approx(75.0)  # all four cases
@@ -136,8 +138,8 @@ def _fake_run(runs: Path, model: str, seed: int, uri: str) -> None:
     import torch
 
     from medmtl import tracking
-    from medmtl.config import compose_config, config_sha256, config_yaml
-    from medmtl.model_inputs import build_model
+    from medmtl.models.inputs import build_model
+    from medmtl.pipeline.config import compose_config, config_sha256, config_yaml
 
     run_dir = runs / model / f"seed{seed}"
     run_dir.mkdir(parents=True)
@@ -214,7 +216,7 @@ def test_external_stage_writes_predictions_status_and_mlflow_runs(external_proje
     assert prediction.meta["label_map"]["atypical_nevus"] is None
     assert prediction.meta["unmapped_labels"] == {"atypical_nevus": 2}
     frame = prediction.frame.set_index("case_id")
-    assert frame.loc["IMD010", "label"] == metrics.UNMAPPED_LABEL
+    assert frame.loc["IMD010", "label"] == UNMAPPED_LABEL
     assert frame.loc["IMD010", "source_label"] == "atypical_nevus"
     assert frame.loc["IMD058", "label"] == isic2017.CLASS_NAMES.index("melanoma")
     from medmtl import tracking

@@ -1,4 +1,4 @@
-"""`medmtl.data.isic2017` reader and `medmtl.data.common` decoding, on synthetic data, broken
+"""`medmtl.data.isic2017` reader and `medmtl.data.decode` decoding, on synthetic data, broken
 copies of it, and the real offline mirror."""
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from medmtl.data.common import RawCase, decode_mask
+from medmtl.data.common import RawCase
+from medmtl.data.decode import decode_mask
 from medmtl.data.isic2017 import CLASS_NAMES, archive_names, part_files, read_isic2017
 from medmtl.errors import UserError
 

@@ -10,7 +10,7 @@ are taken from the same files through the scorer's own `iter_image_pairs` and
 `create_binary_confusion_matrix` (from_dir keeps only the means).
 
 Masks: the first `N_IMAGES` sorted ISIC 2017 validation ground-truth masks of the offline
-mirror, decoded as our pipeline decodes them (`medmtl.data.common.decode_mask`); predictions are
+mirror, decoded as our pipeline decodes them (`medmtl.data.decode.decode_mask`); predictions are
 seeded perturbations of them (dilation, erosion, shift, random pixel flips, empty, full). Both
 resolutions the evaluation writes are checked: native ("clean", `native_tp/fp/fn`) and the
 model input size ("paper-faithful", `seg_tp/fp/fn`; both masks resized with the preprocessing's
@@ -20,9 +20,10 @@ Definition difference on purpose: an empty ground truth. The scorer calls JI/DSC
 there and scores 1.0 for an empty prediction and 0.0 for any predicted pixel; our `jaccard` and
 `dice` return NaN and `mean_percent` skips the image, because the paper-faithful metrics follow
 the authors' evaluation, whose `Evaluator` returns None for an empty ground truth (module notes
-of src/medmtl/metrics.py). `test_empty_ground_truth_is_skipped_where_the_scorer_scores_it`
-pins that difference down. Not compared here: the scorer's headline `threshold_jaccard`
-(per-image JI set to 0 below 0.65), which is not a metric of the paper.
+of src/medmtl/evaluation/metrics.py). The test
+`test_empty_ground_truth_is_skipped_where_the_scorer_scores_it` pins that difference down. Not
+compared here: the scorer's headline `threshold_jaccard` (per-image JI set to 0 below 0.65),
+which is not a metric of the paper.
 """
 
 from __future__ import annotations
@@ -43,9 +44,9 @@ from isic_challenge_scoring.segmentation import SegmentationScore
 from PIL import Image
 from scipy import ndimage
 
-from medmtl import evaluate, metrics
-from medmtl.data.common import decode_mask
+from medmtl.data.decode import decode_mask
 from medmtl.data.preprocess import _resize
+from medmtl.evaluation import metrics, predict
 
 N_IMAGES = 25
 SEED = 2017
@@ -150,7 +151,7 @@ def score_officially(
 
 def evaluation_frame(truth: dict[str, np.ndarray], pred: dict[str, np.ndarray]) -> pd.DataFrame:
     """The `seg_*` (input size) and `native_*` count columns as the evaluation stage writes
-    them, with its torch counting (`medmtl.evaluate.pixel_counts(pred, truth)`)."""
+    them, with its torch counting (`medmtl.evaluation.predict.pixel_counts(pred, truth)`)."""
     rows = []
     for image_id, gt in truth.items():
         small_pred = torch.from_numpy(to_input_size(pred[image_id]))
@@ -158,8 +159,8 @@ def evaluation_frame(truth: dict[str, np.ndarray], pred: dict[str, np.ndarray]) 
         rows.append(
             (
                 image_id,
-                *evaluate.pixel_counts(small_pred, torch.from_numpy(to_input_size(gt))),
-                *evaluate.pixel_counts(native_pred, torch.from_numpy(gt)),
+                *predict.pixel_counts(small_pred, torch.from_numpy(to_input_size(gt))),
+                *predict.pixel_counts(native_pred, torch.from_numpy(gt)),
             )
         )
     columns = ["image_id", "seg_tp", "seg_fp", "seg_fn", "native_tp", "native_fp", "native_fn"]
@@ -187,7 +188,7 @@ def test_per_image_ji_and_dsc_equal_the_official_scorer(
             p = pred_at[image_id]
             counts = {
                 "numpy": metrics.pixel_counts(gt, p),
-                "torch": evaluate.pixel_counts(torch.from_numpy(p), torch.from_numpy(gt)),
+                "torch": predict.pixel_counts(torch.from_numpy(p), torch.from_numpy(gt)),
             }
             for path, (tp, fp, fn) in counts.items():
                 where = f"{kind} {resolution} {path} {image_id}"
@@ -243,7 +244,7 @@ def test_empty_ground_truth_is_skipped_where_the_scorer_scores_it(
             assert official_empty.at[image_id, metric] == expected_official[case], (case, metric)
         for counts in (
             metrics.pixel_counts(gt, p),
-            evaluate.pixel_counts(torch.from_numpy(p), torch.from_numpy(gt)),
+            predict.pixel_counts(torch.from_numpy(p), torch.from_numpy(gt)),
         ):
             assert np.isnan(metrics.jaccard(*counts)), case
             assert np.isnan(metrics.dice(*counts)), case

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from medmtl import metrics
+from medmtl.evaluation import metrics
 
 CLASSES = ["nevus", "melanoma", "seborrheic_keratosis"]
 # Six images, three classes. Per-class 0.5 threshold decisions, worked by hand:

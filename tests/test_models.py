@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 import medmtl
 from medmtl.commands import models as models_command
 from medmtl.models import MTLOutput, create_model, list_models
+from medmtl.models.blocks.resnet import ResNetEncoder
 
 MODELS = list_models()
 
@@ -164,4 +165,23 @@ def test_models_command_lists_every_model(capsys: pytest.CaptureFixture[str]) ->
     table = capsys.readouterr().out
     for name in MODELS:
         assert f"| {name} |" in table
+    # Our own count (the paper gives none): it pins the table's format and catches an unnoticed
+    # change of the architecture; its ResNet-34 part is checked against the published count in
+    # test_resnet_encoders_have_the_published_parameter_counts.
     assert "| resformer_sequential | 45.44 M | 722.3 k |" in table
+
+
+@pytest.mark.parametrize(
+    ("kind", "depths", "published"),
+    [  # torchvision's ResNet-18/34/50/101 totals minus the 1000-class fc layer (in x 1000 + 1000)
+        ("basic", (2, 2, 2, 2), 11_689_512 - 513_000),
+        ("basic", (3, 4, 6, 3), 21_797_672 - 513_000),
+        ("bottleneck", (3, 4, 6, 3), 25_557_032 - 2_049_000),
+        ("bottleneck", (3, 4, 23, 3), 44_549_160 - 2_049_000),
+    ],
+)
+def test_resnet_encoders_have_the_published_parameter_counts(kind, depths, published) -> None:
+    """The encoders of He 2020 (ResNet-101), Gende 2022 (ResNet-18), Tang 2023 (ResNet-50 stages),
+    BTI-Net and ResFormer (ResNet-34) at width 64 are the published ResNets without their fc."""
+    encoder = ResNetEncoder(kind, depths, 64)
+    assert sum(p.numel() for p in encoder.parameters()) == published

@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from medmtl.data.ph2 import CLASS_NAMES, IMAGES_DIR, read_ph2
-from medmtl.data.preprocess import load_processed, preprocess, read_dataset
+from medmtl.data.preprocess import preprocess, read_dataset
+from medmtl.data.processed import load_processed
 from medmtl.errors import UserError
 
 H, W = 28, 36

@@ -4,6 +4,7 @@ synthetic default and on the real ISIC 2017 mirror. CI runs these (they take a f
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -24,6 +25,9 @@ ABLATED = [f"resformer_sequential-{switch}" for switch in ("cls_only", "seg_only
 pytestmark = pytest.mark.slow
 
 
+PYCACHE = shutil.ignore_patterns("__pycache__")
+
+
 def make_project(tmp_path: Path, **params) -> Path:
     """A git repository holding a copy of the workflow files, `params` merged into params.yaml
     (committed, so the runs record a clean work tree and the audit can pass)."""
@@ -32,7 +36,7 @@ def make_project(tmp_path: Path, **params) -> Path:
     for name in ("Snakefile", "dvc.yaml", ".dvcignore", ".gitignore"):
         shutil.copy(ROOT / name, project / name)
     shutil.copytree(ROOT / "workflow", project / "workflow")
-    shutil.copytree(ROOT / "src/medmtl/conf", project / "src/medmtl/conf")  # a dvc.yaml dep
+    shutil.copytree(ROOT / "src/medmtl", project / "src/medmtl", ignore=PYCACHE)  # dvc.yaml deps
     config = yaml.safe_load((ROOT / "params.yaml").read_text())
     for key, value in params.items():
         config[key] = {**config[key], **value} if isinstance(value, dict) else value
@@ -100,7 +104,8 @@ def _outputs(project: Path) -> dict[str, object]:
 
 def test_snakemake_after_a_crash_and_dvc_give_the_same_outputs(tmp_path: Path) -> None:
     """One project: Snakemake killed mid-training, unlocked, re-run; then DVC from scratch. The
-    two tables and every prediction file are the same, and both audits pass."""
+    two tables and every prediction file are the same, and both audits pass. Then a code edit:
+    both DAGs rerun the stages that compute with the edited file, and no other training."""
     synthetic = {"n_train": 30, "n_val": 12, "n_test": 16, "size": 48}
     project = make_project(tmp_path, **tiny(seeds=[0, 1], synthetic=synthetic))
     run(project, "dvc", "init", "-q")
@@ -137,6 +142,50 @@ def test_snakemake_after_a_crash_and_dvc_give_the_same_outputs(tmp_path: Path) -
     assert table4_predictions.keys() == snakemake_outputs["predictions"].keys()
     for path, frame in snakemake_outputs["predictions"].items():
         pd_testing.assert_frame_equal(table4_predictions[path], frame, check_exact=True)
+
+    # A code change reruns the stages of Table 4 that compute with it, the same in both DAGs
+    # (Snakemake compares the params of the jobs it ran, DVC of the stages it ran: Table 4's).
+    stage_of = {outs: name for name, outs in _dvc_stages(project).items()}
+    assert _snakemake_plan(project, target, stage_of) == _dvc_plan(project, "table4") == set()
+    for edited, stages in (
+        ("models/he2020.py", {"train", "evaluate"}),
+        ("reporting/table_tex.py", {"table4"}),
+        ("evaluation/boundary.py", {"evaluate"}),
+    ):
+        source = project / "src/medmtl" / edited
+        original = source.read_bytes()
+        source.write_bytes(original + b"# an edit\n")
+        dvc_plan = _dvc_plan(project, "table4")
+        snakemake_plan = _snakemake_plan(project, target, stage_of)
+        assert {n.split("@")[0] for n in dvc_plan} == stages, edited
+        assert {n for n in snakemake_plan if n.startswith("train@")} == {
+            n for n in dvc_plan if n.startswith("train@")
+        }, edited
+        assert dvc_plan <= snakemake_plan, edited  # Snakemake adds what depends on them
+        source.write_bytes(original)
+    assert _snakemake_plan(project, target, stage_of) == _dvc_plan(project, "table4") == set()
+
+
+def _dvc_stages(project: Path) -> dict[str, frozenset[str]]:
+    """Stage name (``train@resunet-0``) -> its outputs."""
+    from dvc.repo import Repo
+
+    with Repo(str(project)) as repo:
+        return {s.name: frozenset(str(o.def_path) for o in s.outs) for s in repo.index.stages}
+
+
+def _dvc_plan(project: Path, stage: str) -> set[str]:
+    """The stages `dvc repro --dry <stage>` would run: those whose own dependencies changed."""
+    dry = run(project, "dvc", "repro", "--dry", stage)
+    return set(re.findall(r"^Running stage '([^']+)'", dry, re.M))
+
+
+def _snakemake_plan(project: Path, target: str, stage_of: dict[frozenset[str], str]) -> set[str]:
+    """The jobs a dry run for `target` would run, named by `stage_of` their outputs (the DVC
+    stage with the same outputs)."""
+    dry = run(project, "snakemake", "-n", "--cores", "8", target)
+    jobs = re.findall(r"^    output: (.*)$", dry, re.M)
+    return {stage_of[frozenset(job.split(", "))] for job in jobs}
 
 
 def test_snakemake_runs_table4_on_the_isic2017_mirror(tmp_path: Path, isic2017_mirror_dir) -> None:

@@ -17,12 +17,8 @@ from PIL import Image
 from medmtl.cli import main
 from medmtl.data.common import RawCase
 from medmtl.data.isic2017 import CLASS_NAMES
-from medmtl.data.preprocess import (
-    FILES,
-    load_processed,
-    preprocess,
-    read_dataset,
-)
+from medmtl.data.preprocess import preprocess, read_dataset
+from medmtl.data.processed import FILES, load_processed
 from medmtl.errors import UserError
 
 

@@ -8,15 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from medmtl import provenance, stats, stats_file, tables
+from medmtl.analysis import stats, stats_file
 from medmtl.errors import UserError
-from medmtl.hashing import file_sha256
-from medmtl.predictions import (
+from medmtl.evaluation.predictions import (
     check_consistent,
     load_eval_set,
     read_prediction_file,
     write_prediction_file,
 )
+from medmtl.hashing import file_sha256
+from medmtl.reporting import provenance, tables
 
 CLASSES = ["nevus", "melanoma", "seborrheic_keratosis"]
 

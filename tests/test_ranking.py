@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from medmtl import ranking, stats
+from medmtl.analysis import ranking, stats
 from medmtl.cli import main
-from medmtl.predictions import PredictionFile, write_prediction_file
+from medmtl.evaluation.predictions import PredictionFile, write_prediction_file
 
 CLASSES = ["nevus", "melanoma", "seborrheic_keratosis"]
 META = {

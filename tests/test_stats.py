@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from medmtl import run_level, stats, stats_file, tables
+from medmtl.analysis import run_level, stats, stats_file
 from medmtl.annotated_parquet import write_annotated
 from medmtl.errors import UserError
-from medmtl.predictions import PredictionFile
+from medmtl.evaluation.predictions import PredictionFile
+from medmtl.reporting import tables
 
 CLASSES = ["nevus", "melanoma", "seborrheic_keratosis"]
 

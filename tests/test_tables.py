@@ -7,8 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from medmtl import table_tex, tables, vs_paper
-from medmtl.predictions import PredictionFile
+from medmtl import markdown, model_names
+from medmtl.evaluation.predictions import PredictionFile
+from medmtl.reporting import table_tex, tables, vs_paper
 
 META = {
     "model": "he2020",
@@ -77,7 +78,7 @@ def test_display_names_known_and_unknown():
 
 
 def test_model_order_follows_the_paper_then_alphabetical():
-    order = tables.model_order(["zeta", "resformer_parallel", "alpha", "he2020"])
+    order = model_names.model_order(["zeta", "resformer_parallel", "alpha", "he2020"])
     assert order == ["he2020", "resformer_parallel", "alpha", "zeta"]
 
 
@@ -180,7 +181,7 @@ def test_vs_paper_tex_and_md():
 
 
 def test_paper_numbers_cover_the_six_methods():
-    assert set(vs_paper.PAPER_TABLE4) == set(tables.DISPLAY_NAMES) - {"resunet"}
+    assert set(vs_paper.PAPER_TABLE4) == set(model_names.DISPLAY_NAMES) - {"resunet"}
     assert vs_paper.PAPER_TABLE4["resformer_sequential"] == {
         "JI": 78.6,
         "DSC": 86.6,
@@ -191,7 +192,7 @@ def test_paper_numbers_cover_the_six_methods():
 
 
 def test_markdown_table():
-    assert tables.markdown_table(["a", "b"], [["1", "2"]]) == "| a | b |\n|---|---|\n| 1 | 2 |\n"
+    assert markdown.markdown_table(["a", "b"], [["1", "2"]]) == "| a | b |\n|---|---|\n| 1 | 2 |\n"
 
 
 def test_table_compiles_with_pdflatex(pdflatex_compile):

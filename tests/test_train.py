@@ -17,9 +17,9 @@ import pytest
 import torch
 
 from medmtl import tracking
-from medmtl.losses import inverse_frequency_weights, soft_dice_loss, weighted_multilabel_ce
-from medmtl.model_inputs import normalise
-from medmtl.train import augment
+from medmtl.models.inputs import normalise
+from medmtl.training.loop import augment
+from medmtl.training.losses import inverse_frequency_weights, soft_dice_loss, weighted_multilabel_ce
 
 BIN = Path(sys.executable).parent
 

@@ -2,8 +2,9 @@
 import os
 from pathlib import Path
 
-from medmtl.ablation import table_inputs
-from medmtl.workflow import check_no_overrides, external_inputs, params_argument, validate_params
+from medmtl.pipeline.ablation import table_inputs
+from medmtl.pipeline.params import check_no_overrides, external_inputs, params_argument, validate_params
+from medmtl.pipeline.stage_code import stage_fingerprint  # rule param `code`: reruns on a code change
 
 # params.yaml, then any --configfile (an experiment): the stages read them merged, as here.
 PARAMS = params_argument(workflow.overwrite_configfiles, Path.cwd())

@@ -1,7 +1,7 @@
 rule fetch:
     # Fetch the raw archives of {wildcards.dataset} (download, or generate for synthetic)
     output: directory("data/raw/{dataset}")
-    params: section=lambda w: config.get(w.dataset, {})
+    params: code=stage_fingerprint("fetch"), section=lambda w: config.get(w.dataset, {})
     log: "logs/fetch/{dataset}.log"
     shell: f"medmtl fetch --dataset {{wildcards.dataset}} --params {PARAMS} --out {{output}} > {{log}} 2>&1"
 
@@ -10,7 +10,7 @@ rule preprocess:
     # Validate and resize {wildcards.dataset} into fixed-size arrays
     input: "data/raw/{dataset}"
     output: directory("data/processed/{dataset}")
-    params: profile=config["profile"]
+    params: code=stage_fingerprint("preprocess"), profile=config["profile"]
     log: "logs/preprocess/{dataset}.log"
     shell: "medmtl preprocess --dataset {wildcards.dataset} --raw {input} --out {output} --profile {params.profile} > {log} 2>&1"
 
@@ -20,6 +20,7 @@ rule splits:
     input: ancient("data/processed/{dataset}")
     output: "data/splits/{dataset}.json"
     params:
+        code=stage_fingerprint("splits"),
         seed=config["splits"]["seed"],
         val_fraction=config["splits"]["val_fraction"],
         test_fraction=config["splits"]["test_fraction"],

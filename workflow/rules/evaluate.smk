@@ -3,6 +3,7 @@ rule evaluate:
     input: "results/runs/{dataset}/{model}/seed{seed}/run.json"
     output: "results/predictions/{dataset}_test/{model}/seed{seed}.parquet"
     params:
+        code=stage_fingerprint("evaluate"),
         run_dir=lambda w, input: os.path.dirname(input[0]),
         nsd_tolerance=config["evaluate"]["nsd_tolerance"],
     log: "logs/evaluate/{dataset}_test/{model}/seed{seed}.log"
@@ -25,6 +26,7 @@ rule external:
         processed=directory("data/external"),
         predictions=directory("results/predictions/external"),
     params:  # re-run when these change, e.g. a release is placed at its source
+        code=stage_fingerprint("external"),
         available=EXTERNAL["available"],
         sets=config["external"],
         compared=[config["baseline_model"], config["reference_model"]],

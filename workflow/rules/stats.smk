@@ -6,6 +6,7 @@ rule stats:
         ranks="results/stats/{eval_set}_ranks.parquet",
         pairwise="results/stats/{eval_set}_pairwise.parquet",
     params:
+        code=stage_fingerprint("stats"),
         reference=config["reference_model"],
         alpha=config["stats"]["alpha"],
         n_boot=config["stats"]["n_boot"],

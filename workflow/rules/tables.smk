@@ -9,7 +9,7 @@ rule table4:
         provenance="results/tables/table4.provenance.json",
         vs_paper="results/tables/table4_vs_paper.tex",
         vs_paper_md="results/tables/table4_vs_paper.md",
-    params: profile=config["profile"], alpha=config["stats"]["alpha"]
+    params: code=stage_fingerprint("table"), profile=config["profile"], alpha=config["stats"]["alpha"]
     log: "logs/tables/table4.log"
     shell: f"medmtl table --predictions results/predictions/{EVAL_SET} --params {PARAMS} --stats {{input.stats}} --split {{input.split}} --alpha {{params.alpha}} --profile {{params.profile}} --out {{output.tex}} --vs-paper {{output.vs_paper}} > {{log}} 2>&1"
 
@@ -22,13 +22,13 @@ rule external_table:
         provenance="results/tables/external.provenance.json",
         stats="results/stats/external.parquet",
         stats_md="results/stats/external.md",
-    params: alpha=config["stats"]["alpha"], n_boot=config["stats"]["n_boot"]
+    params: code=stage_fingerprint("external-table"), alpha=config["stats"]["alpha"], n_boot=config["stats"]["n_boot"]
     log: "logs/tables/external.log"
     shell: "medmtl external-table --predictions {input} --alpha {params.alpha} --n-boot {params.n_boot} --stats {output.stats} --out {output.tex} > {log} 2>&1"
 
 
 rule ablation_table:
-    # Render {wildcards.table}, an ablation table of the paper (medmtl.ablation), with its tests
+    # Render {wildcards.table}, an ablation table of the paper (medmtl.pipeline.ablation), with its tests
     input:
         predictions=lambda w: table_inputs(config, w.table),
         split=f"data/splits/{DATASET}.json",
@@ -37,7 +37,7 @@ rule ablation_table:
         provenance="results/tables/{table}.provenance.json",
         stats="results/ablations/stats/{table}.parquet",
         stats_md="results/ablations/stats/{table}.md",
-    params: alpha=config["stats"]["alpha"], n_boot=config["stats"]["n_boot"]
+    params: code=stage_fingerprint("ablation-table"), alpha=config["stats"]["alpha"], n_boot=config["stats"]["n_boot"]
     wildcard_constraints: table="table8|table9"
     log: "logs/tables/{table}.log"
     shell: f"medmtl ablation-table --table {{wildcards.table}} --predictions results/predictions/{EVAL_SET} --ablations results/ablations/predictions/{EVAL_SET} --params {PARAMS} --split {{input.split}} --alpha {{params.alpha}} --n-boot {{params.n_boot}} --stats {{output.stats}} --out {{output.tex}} > {{log}} 2>&1"

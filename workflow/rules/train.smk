@@ -1,6 +1,7 @@
 rule init_tracking:
     # Create the MLflow store and experiment before any parallel job
     output: "results/tracking.json"
+    params: code=stage_fingerprint("init-tracking")
     log: "logs/init_tracking.log"
     shell: "medmtl init-tracking --out {output} > {log} 2>&1"
 
@@ -15,6 +16,7 @@ rule train:
     # survive a killed job, which Snakemake and DVC would otherwise delete before re-running.
     output: "results/runs/{dataset}/{model}/seed{seed}/run.json"
     params:
+        code=stage_fingerprint("train"),
         run_dir=lambda w, output: os.path.dirname(output[0]),
         ablation=lambda w: w.get("ablation", "none"),
         profile=config["profile"],
@@ -26,7 +28,7 @@ rule train:
     shell: "medmtl train profile={params.profile} dataset={wildcards.dataset} model={wildcards.model} ablation={params.ablation} seed={wildcards.seed} data_dir={input.data} split_file={input.split} out={params.run_dir} threads={threads} device={params.device} > {log} 2>&1"
 
 
-# Paper Tables 8 and 9: the same job with one switch of conf/ablation/ on (medmtl.ablation)
+# Paper Tables 8 and 9: the same job with one switch of conf/ablation/ on (medmtl.pipeline.ablation)
 use rule train as train_ablation with:
     output: "results/ablations/runs/{dataset}/{model}-{ablation}/seed{seed}/run.json"
     log: "logs/train/ablations/{dataset}/{model}-{ablation}/seed{seed}.log"

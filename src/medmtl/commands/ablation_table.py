@@ -12,13 +12,13 @@ table8 (classification only / segmentation only / both) or table9 (without / wit
 block of rows per model of the params' `ablations.models`, mean +- sd over `seeds`. The full
 rows are the Table 4 runs (PREDICTIONS), the ablated ones the ablation runs (ABLATIONS). Each
 ablated run is tested against its model's full run on JI, DSC and Acc (per image and per
-run, Holm over the table, `medmtl.stats`); the tests are also written to STATS (+ .md).
+run, Holm over the table, `medmtl.analysis.stats`); the tests are also written to STATS (+ .md).
 Writes OUT and <OUT stem>.provenance.json, which `medmtl audit OUT` re-derives."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `ablation-table` subcommand."""
-    from medmtl.ablation import TABLES
+    from medmtl.pipeline.ablation import TABLES
 
     p = sub.add_parser("ablation-table", help="render paper Table 8 or 9", description=HELP)
     add = p.add_argument
@@ -35,14 +35,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load and cross-check inputs, test, derive the cells once, write stats, table, provenance."""
-    from medmtl import ablation_table, provenance, table_tex, tables
-    from medmtl.ablation import TABLES, run_name
+    from medmtl.analysis.run_level import seed_level_note
+    from medmtl.analysis.stats import compute_comparisons
+    from medmtl.analysis.stats_file import stats_metadata, write_stats
     from medmtl.data.splits import load_run_split
-    from medmtl.predictions import check_consistent, load_eval_set
-    from medmtl.run_level import seed_level_note
-    from medmtl.stats import compute_comparisons
-    from medmtl.stats_file import stats_metadata, write_stats
-    from medmtl.workflow import load_params, validate_params
+    from medmtl.evaluation.predictions import check_consistent, load_eval_set
+    from medmtl.pipeline.ablation import TABLES, run_name
+    from medmtl.pipeline.params import load_params, validate_params
+    from medmtl.reporting import ablation_table, provenance, table_tex, tables
 
     params = load_params(args.params)
     validate_params(params, " + ".join(map(str, args.params)))

@@ -19,8 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the audit report (or one cell's lineage); 0 only when everything matches."""
-    from medmtl import audit, tracking
+    from medmtl import tracking
     from medmtl.errors import UserError
+    from medmtl.reporting import audit
 
     report = audit.audit_table(args.tex, tracking.run_status, args.tracking_uri)
     findings = report.findings

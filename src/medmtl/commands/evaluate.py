@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from omegaconf import DictConfig
 
-    from medmtl.data.preprocess import ProcessedData
+    from medmtl.data.processed import ProcessedData
 
 HELP = """Predict every case of one split subset with a trained run's best checkpoint and write
 the per-case prediction file (results/predictions/<eval_set>/<model>/seed<k>.parquet):
@@ -68,10 +68,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from medmtl.data.preprocess import load_processed
+    from medmtl.data.processed import load_processed
     from medmtl.data.splits import load_splits
-    from medmtl.metrics import summarize
-    from medmtl.predictions import write_prediction_file
+    from medmtl.evaluation.metrics import summarize
+    from medmtl.evaluation.predictions import write_prediction_file
 
     record, cfg = read_run(args.run)
     data = load_processed(Path(cfg.data_dir))
@@ -132,9 +132,9 @@ def predict_run(
     import torch
 
     from medmtl.errors import UserError
-    from medmtl.evaluate import predict_cases
+    from medmtl.evaluation.predict import predict_cases
     from medmtl.hashing import file_sha256
-    from medmtl.model_inputs import Split, build_model, resolve_device
+    from medmtl.models.inputs import Split, build_model, resolve_device
 
     if data.size != cfg.dataset.img_size:
         raise UserError(

@@ -11,8 +11,8 @@ if TYPE_CHECKING:
     import numpy as np
     from omegaconf import DictConfig
 
-    from medmtl.data.preprocess import ProcessedData
-    from medmtl.external import ExternalSet
+    from medmtl.data.processed import ProcessedData
+    from medmtl.pipeline.external import ExternalSet
 
     Run = tuple[Path, dict, DictConfig]  # run directory, run.json record, resolved config
 
@@ -39,8 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate every configured set (or report it missing), then write the status file."""
-    from medmtl.external import STATUS_FILE, write_status
-    from medmtl.workflow import external_sets, load_params, validate_params
+    from medmtl.pipeline.external import STATUS_FILE, write_status
+    from medmtl.pipeline.params import external_sets, load_params, validate_params
 
     params = load_params(args.params)
     where = " + ".join(map(str, args.params))
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
 def evaluate_set(ext: ExternalSet, params: dict, args: argparse.Namespace) -> dict[str, Any]:
     """Predict one external set with every run it names; return its status entry."""
     from medmtl.commands.evaluate import read_run
-    from medmtl.external import map_labels
+    from medmtl.pipeline.external import map_labels
 
     entry = {
         "name": ext.name,
@@ -123,7 +123,8 @@ def preprocess_like_training(
         UserError: a run was trained on another dataset or with other classes, or the runs
             disagree on the input size.
     """
-    from medmtl.data.preprocess import DATASET_READERS, load_processed, preprocess, read_dataset
+    from medmtl.data.preprocess import DATASET_READERS, preprocess, read_dataset
+    from medmtl.data.processed import load_processed
     from medmtl.errors import UserError
 
     expected = list(DATASET_READERS[train_dataset][1])
@@ -145,11 +146,11 @@ def predict_external(
     run: Run, data: ProcessedData, labels: np.ndarray, extra: dict[str, Any], out_dir: Path
 ) -> None:
     """Predict every case of `data` with one run; write `out_dir/<model>/seed<k>.parquet`
-    (metadata: `medmtl.predictions` docstring, `extra` = the set's keys) and log the
+    (metadata: `medmtl.evaluation.predictions` docstring, `extra` = the set's keys) and log the
     evaluation to MLflow as a child of the training run."""
     from medmtl.commands.evaluate import log_evaluation, predict_run, prediction_metadata
-    from medmtl.metrics import summarize
-    from medmtl.predictions import write_prediction_file
+    from medmtl.evaluation.metrics import summarize
+    from medmtl.evaluation.predictions import write_prediction_file
 
     run_dir, record, cfg = run
     ids = list(data.manifest["case_id"])

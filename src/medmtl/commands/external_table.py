@@ -31,11 +31,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load status and predictions, test, derive the rows once, write stats, table, provenance."""
-    from medmtl import external_table, provenance
-    from medmtl.external import STATUS_FILE, read_status
-    from medmtl.run_level import seed_level_note
-    from medmtl.stats import compute_stats_across
-    from medmtl.stats_file import stats_metadata, write_stats
+    from medmtl.analysis.run_level import seed_level_note
+    from medmtl.analysis.stats import compute_stats_across
+    from medmtl.analysis.stats_file import stats_metadata, write_stats
+    from medmtl.pipeline.external import STATUS_FILE, read_status
+    from medmtl.reporting import external_table, provenance
 
     status_path = args.predictions / STATUS_FILE
     status = read_status(status_path)

@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from medmtl.commands import download, synthesize
     from medmtl.errors import UserError
-    from medmtl.workflow import load_params
+    from medmtl.pipeline.params import load_params
 
     params = load_params(args.params)
     where = " + ".join(map(str, args.params))

@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def profile_image_size(profile: str, dataset: str) -> int:
     """The input size a profile trains `dataset` at (Hydra `dataset.img_size`)."""
-    from medmtl.config import compose_config
+    from medmtl.pipeline.config import compose_config
 
     overrides = [f"profile={profile}", f"dataset={dataset}", "out=-", "data_dir=-", "split_file=-"]
     return int(compose_config(overrides).dataset.img_size)

@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Make and write the split; return 0."""
-    from medmtl.data.preprocess import read_manifest
+    from medmtl.data.processed import read_manifest
     from medmtl.data.splits import make_splits, write_splits
 
     manifest, metadata = read_manifest(args.processed)

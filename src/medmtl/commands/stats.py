@@ -40,12 +40,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Compute the stats frame (and the ranking files) and write them with markdown beside."""
+    from medmtl.analysis.ranking import pairwise_tests, rank_samples, write_ranking
+    from medmtl.analysis.stats import compute_stats
+    from medmtl.analysis.stats_file import stats_metadata, write_stats
     from medmtl.errors import UserError
-    from medmtl.predictions import load_eval_set
-    from medmtl.ranking import pairwise_tests, rank_samples, write_ranking
-    from medmtl.stats import compute_stats
-    from medmtl.stats_file import stats_metadata, write_stats
-    from medmtl.workflow import load_params
+    from medmtl.evaluation.predictions import load_eval_set
+    from medmtl.pipeline.params import load_params
 
     if (args.ranks is None) != (args.pairwise is None):
         raise UserError("--ranks and --pairwise go together")

@@ -24,14 +24,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load and cross-check inputs, derive the cells once, write table, provenance, comparison."""
-    from medmtl import provenance, table_tex, tables, vs_paper
+    from medmtl.analysis.run_level import seed_level_note
+    from medmtl.analysis.stats import reference_comparisons
+    from medmtl.analysis.stats_file import check_stats_inputs, read_stats
     from medmtl.data.splits import load_run_split
     from medmtl.errors import UserError
-    from medmtl.predictions import group_by_model, load_eval_set
-    from medmtl.run_level import seed_level_note
-    from medmtl.stats import reference_comparisons
-    from medmtl.stats_file import check_stats_inputs, read_stats
-    from medmtl.workflow import load_params
+    from medmtl.evaluation.predictions import group_by_model, load_eval_set
+    from medmtl.pipeline.params import load_params
+    from medmtl.reporting import provenance, table_tex, tables, vs_paper
 
     params = load_params(args.params) if args.params else {}
     files = load_eval_set(args.predictions, params.get("models"), params.get("seeds"))

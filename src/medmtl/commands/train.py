@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from medmtl.config import compose_config
+    from medmtl.pipeline.config import compose_config
 
     train_job(compose_config(args.overrides))
     return 0
@@ -35,13 +35,13 @@ def train_job(cfg) -> dict:
     import torch
 
     from medmtl import tracking
-    from medmtl.ablation import check_applies
-    from medmtl.birads import BiradsConsistency, malignant_index
-    from medmtl.data.preprocess import load_processed
+    from medmtl.data.processed import load_processed
     from medmtl.data.splits import load_splits
-    from medmtl.losses import MultiTaskLoss, inverse_frequency_weights
-    from medmtl.model_inputs import Split, build_model, resolve_device
-    from medmtl.train import TrainState, fit, restore, seed_everything
+    from medmtl.models.inputs import Split, build_model, resolve_device
+    from medmtl.pipeline.ablation import check_applies
+    from medmtl.training.birads import BiradsConsistency, malignant_index
+    from medmtl.training.loop import TrainState, fit, restore, seed_everything
+    from medmtl.training.losses import MultiTaskLoss, inverse_frequency_weights
 
     check_applies(cfg.model.name, cfg.ablation_name)
     out = Path(cfg.out)
@@ -100,9 +100,9 @@ def provenance_record(cfg, data, device) -> dict:
     import numpy as np
     import torch
 
-    from medmtl.ablation import run_name
-    from medmtl.config import config_sha256, config_yaml
     from medmtl.hashing import file_sha256, git_state
+    from medmtl.pipeline.ablation import run_name
+    from medmtl.pipeline.config import config_sha256, config_yaml
 
     commit, dirty = git_state()
     return {
@@ -128,7 +128,7 @@ def open_mlflow_run(cfg, record: dict, data, train_ids: list[str]) -> str:
     run_id = tracking.start_run(uri, cfg.tracking.experiment, f"{record['model']}-seed{cfg.seed}", {
         "medmtl.stage": "train", "medmtl.output": str(cfg.out),
         "medmtl.dataset": cfg.dataset.name, "medmtl.model": record["model"],
-        "medmtl.ablation": str(cfg.ablation_name),
+        "medmtl.pipeline.ablation": str(cfg.ablation_name),
         "medmtl.seed": str(cfg.seed), "medmtl.profile": cfg.profile_name,
         "mlflow.source.git.commit": record["git_commit"],
         "medmtl.git_dirty": str(record["git_dirty"]),

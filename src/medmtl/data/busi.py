@@ -9,7 +9,7 @@ Layout, one folder per class (``benign`` 437, ``malignant`` 210, ``normal`` 133 
 
 Extra masks (17 images have them) are separate files; a case's masks are OR-merged. Normal
 images have all-zero masks. Mask files come as 1-bit, RGB and RGBA PNGs, which
-`medmtl.data.common.decode_mask` reads alike. The case id is the image's name without
+`medmtl.data.decode.decode_mask` reads alike. The case id is the image's name without
 ``.png`` (e.g. ``benign (4)``) and the label is its class folder.
 
 BUSI has no official split: every case has subset ``all`` (`medmtl.data.splits` draws one).
@@ -28,10 +28,11 @@ from collections.abc import Iterator
 from itertools import chain
 from pathlib import Path
 
+from medmtl.data.classes import DATASET_CLASSES
 from medmtl.data.common import RawCase, ZipMembers, check_mask_sizes, open_zip, require_none
 from medmtl.errors import UserError
 
-CLASS_NAMES = ("benign", "malignant", "normal")
+CLASS_NAMES = DATASET_CLASSES["busi"]
 ARCHIVE = "Dataset_BUSI_with_GT.zip"
 SUBSET = "all"
 _TOP = "Dataset_BUSI_with_GT"

@@ -4,9 +4,9 @@ A reader (ISIC 2017, BUSI, PH2, ...) knows its dataset's official layout and yie
 `RawCase` per case; `medmtl.data.preprocess` consumes those records without knowing where
 the files live. A record names its image and mask file(s) and carries a `FileSource` that
 reads them: `ZipMembers` (members of the released zip archives, read in place) or
-`DirectoryFiles` (files of a release the user extracted into a folder). After the decoders
-come the helpers readers share to open and check a release (zip, extracted folder, xlsx
-label sheet, pairing and sizes).
+`DirectoryFiles` (files of a release the user extracted into a folder). Then the helpers readers
+share to open and check a release (zip, extracted folder, pairing and sizes); decoding is in
+`medmtl.data.decode`, xlsx label sheets in `medmtl.data.label_sheets`.
 """
 
 from __future__ import annotations
@@ -15,18 +15,15 @@ import io
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-import pandas as pd
-from PIL import Image
 
+from medmtl.data.decode import decode_image, decode_mask, image_size
 from medmtl.errors import UserError
-
-_DECODE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 
 class FileSource(Protocol):
@@ -150,71 +147,6 @@ class RawCase:
         return merged
 
 
-def decode_image(data: bytes, where: str) -> np.ndarray:
-    """Decode image bytes to an RGB uint8 array (H, W, 3).
-
-    Args:
-        data: encoded image (JPEG, PNG, BMP, ...).
-        where: file description for the error message.
-
-    Raises:
-        UserError: the bytes are not a decodable image.
-    """
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            return np.asarray(img.convert("RGB"))
-    except _DECODE_ERRORS as err:
-        raise UserError(f"{where}: cannot decode image: {err}") from err
-
-
-def decode_mask(data: bytes, where: str) -> np.ndarray:
-    """Decode a mask image to bool (H, W): foreground where any colour channel is > 0.
-
-    Handles modes '1' (already bool), 'L'/'I'/'I;16'/'F' (0/1 or 0/255 alike), 'RGB', and
-    modes with alpha or a palette ('RGBA', 'LA', 'P', 'PA'): there a pixel is foreground
-    only if it is opaque (alpha > 0) and a colour channel is > 0.
-
-    Args:
-        data: encoded mask image.
-        where: file description for the error message.
-
-    Raises:
-        UserError: the bytes are not a decodable image.
-    """
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            if img.mode in ("P", "PA"):
-                img = img.convert("RGBA")
-            bands = img.getbands()
-            arr = np.asarray(img)
-    except _DECODE_ERRORS as err:
-        raise UserError(f"{where}: cannot decode mask: {err}") from err
-    if arr.ndim == 2:
-        return arr > 0
-    if "A" in bands:
-        alpha = bands.index("A")
-        colour = np.delete(arr, alpha, axis=2)
-        return (colour > 0).any(axis=2) & (arr[..., alpha] > 0)
-    return (arr > 0).any(axis=2)
-
-
-def image_size(data_stream: io.BufferedIOBase, where: str) -> tuple[int, int]:
-    """Read only an image's header and return its (width, height).
-
-    Args:
-        data_stream: open binary stream positioned at the image's start.
-        where: file description for the error message.
-
-    Raises:
-        UserError: the header is not a recognisable image.
-    """
-    try:
-        with Image.open(data_stream) as img:
-            return img.size
-    except _DECODE_ERRORS as err:
-        raise UserError(f"{where}: cannot decode image: {err}") from err
-
-
 def open_zip(path: Path) -> zipfile.ZipFile:
     """Open a released zip archive.
 
@@ -313,61 +245,3 @@ def extracted_cases(
 
 def _header_size(files: FileSource, name: str) -> tuple[int, int]:
     return image_size(io.BytesIO(files.read(name)), files.describe(name))
-
-
-def read_xlsx_table(path: Path, columns: Mapping[str, Sequence[str]]) -> pd.DataFrame:
-    """Read the table on the first sheet of an xlsx file, finding its header row by its cells.
-
-    Released label sheets put a title block above the table (PH2: about a dozen rows) and their
-    exact header names are not always known (UDIAT), so the header row is the first row that
-    holds, for every wanted column, a cell equal to one of its accepted names; names compare
-    case-insensitively with runs of white space collapsed, and an earlier name in a list of
-    accepted names wins over a later one.
-
-    Args:
-        path: the xlsx file.
-        columns: output column -> accepted header names, in order of preference.
-
-    Returns:
-        the rows below the header row, the wanted columns renamed to the keys of `columns`,
-        cells as read (str, int, float, or None when empty); the index is the row's 1-based
-        number in the sheet (for error messages).
-
-    Raises:
-        UserError: the file is not a readable xlsx, or no row holds all wanted headers (the
-            message lists the cells of the row that came closest).
-    """
-    try:
-        sheet = pd.read_excel(path, header=None, dtype=object)
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
-        raise UserError(f"{path}: cannot read xlsx: {err}") from err
-    rows = [[_header_text(cell) for cell in row] for row in sheet.itertuples(index=False)]
-    found = [_find_columns(cells, columns) for cells in rows]
-    for number, positions in enumerate(found):
-        if len(positions) == len(columns):
-            table = sheet.iloc[number + 1 :, [positions[c] for c in columns]]
-            table = table.set_axis(list(columns), axis=1).set_axis(table.index + 1, axis=0)
-            return table.astype(object).where(table.notna(), None)
-    closest = max(range(len(rows)), key=lambda r: (len(found[r]), any(rows[r])), default=None)
-    cells = [c for c in rows[closest] if c] if closest is not None else []
-    wanted = "; ".join(f"{key}: one of {list(names)}" for key, names in columns.items())
-    raise UserError(
-        f"{path}: no header row with the wanted columns ({wanted}); the closest row "
-        f"(row {closest + 1 if closest is not None else '-'}) has columns {cells}"
-    )
-
-
-def _header_text(cell: object) -> str:
-    """A header cell as compared: white space collapsed, case folded; '' when empty."""
-    return "" if pd.isna(cell) else " ".join(str(cell).split()).casefold()
-
-
-def _find_columns(cells: list[str], columns: Mapping[str, Sequence[str]]) -> dict[str, int]:
-    """Position of the first accepted name of each wanted column found in `cells`."""
-    positions = {}
-    for key, names in columns.items():
-        for name in names:
-            if _header_text(name) in cells:
-                positions[key] = cells.index(_header_text(name))
-                break
-    return positions

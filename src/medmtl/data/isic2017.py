@@ -23,10 +23,12 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path, PurePosixPath
 
-from medmtl.data.common import RawCase, ZipMembers, image_size, open_zip, require_none
+from medmtl.data.classes import DATASET_CLASSES
+from medmtl.data.common import RawCase, ZipMembers, open_zip, require_none
+from medmtl.data.decode import image_size
 from medmtl.errors import UserError
 
-CLASS_NAMES = ("nevus", "melanoma", "seborrheic_keratosis")
+CLASS_NAMES = DATASET_CLASSES["isic2017"]
 OFFICIAL_URL = "https://isic-challenge-data.s3.amazonaws.com/2017/"
 PARTS = ("training", "validation", "test")
 SUBSET_OF_PART = {"training": "train", "validation": "val", "test": "test"}

@@ -24,16 +24,12 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from medmtl.data.common import (
-    RawCase,
-    extracted_cases,
-    read_xlsx_table,
-    release_root,
-    require_none,
-)
+from medmtl.data.classes import DATASET_CLASSES
+from medmtl.data.common import RawCase, extracted_cases, release_root, require_none
+from medmtl.data.label_sheets import read_xlsx_table
 from medmtl.errors import UserError
 
-CLASS_NAMES = ("common_nevus", "atypical_nevus", "melanoma")
+CLASS_NAMES = DATASET_CLASSES["ph2"]
 SUBSET = "all"
 TOP = "PH2Dataset"
 LABELS_FILE = "PH2_dataset.xlsx"

@@ -1,20 +1,10 @@
-"""Turn a reader's `RawCase` records into the processed-dataset files, and load them back.
+"""Turn a reader's `RawCase` records into the processed-dataset files (the contract and its
+loader: `medmtl.data.processed`).
 
-Contract (docs/architecture.md, "Processed dataset"), in ``data/processed/<dataset>/``:
-
-- ``manifest.parquet``: one row per case, row i <-> array index i, rows sorted by subset
-  (train, val, test, all) then case id; columns `MANIFEST_COLUMNS`; parquet key-value metadata
-  ``medmtl`` = json ``{"dataset", "class_names", "size"}``. ``mask_file`` joins several mask
-  files of one case with ``;``.
-- ``images.npy``: uint8 (N, S, S, 3), bilinear (antialiased) resize of the RGB image;
-- ``masks.npy``: uint8 (N, S, S) in {0, 1}, nearest resize of the merged mask;
-- ``native_masks.npz``: one bool array per case id at native resolution. Written member by
-  member (the same format `numpy.savez_compressed` writes), so full-resolution masks never
-  have to be held in memory at once;
-- ``dedup_report.csv``, for the `DEDUPLICATED_DATASETS` only: their duplicate images are
-  found and removed before anything is written (`medmtl.data.dedup`: one case kept per group
-  of duplicates, none when the group's labels conflict); one row per group found, with the
-  case kept.
+Beside the contract's files, ``dedup_report.csv`` is written for the `DEDUPLICATED_DATASETS`
+only: their duplicate images are found and removed before anything is written
+(`medmtl.data.dedup`: one case kept per group of duplicates, none when the group's labels
+conflict); one row per group found, with the case kept.
 
 Everything is written into a temporary folder beside the output, then renamed into place
 (an older output is moved aside and deleted only after the rename), so an output folder
@@ -28,7 +18,6 @@ import os
 import shutil
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,35 +25,25 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
-from medmtl.annotated_parquet import read_annotated, write_annotated
+from medmtl.annotated_parquet import write_annotated
 from medmtl.data import busi, dedup, isic2017, ph2, udiat
+from medmtl.data.classes import DATASET_CLASSES
 from medmtl.data.common import RawCase
+from medmtl.data.processed import MANIFEST_COLUMNS, SUBSET_ORDER
 from medmtl.errors import UserError
-from medmtl.hashing import files_sha256
 
-SUBSET_ORDER = ("train", "val", "test", "all")
-MANIFEST_COLUMNS = {
-    "case_id": "str",
-    "subset": "str",
-    "label": "int64",
-    "label_name": "str",
-    "height": "int64",
-    "width": "int64",
-    "image_file": "str",
-    "mask_file": "str",
-    "image_sha256": "str",
-}
-FILES = ("manifest.parquet", "images.npy", "masks.npy", "native_masks.npz")
 DEDUP_REPORT = "dedup_report.csv"
-_MAKE_HINT = "make it with `medmtl preprocess --dataset NAME --raw RAW_DIR --out DIR --size S`"
 
 Reader = Callable[[Path], Iterator[RawCase]]
+READERS: dict[str, Reader] = {
+    "isic2017": isic2017.read_isic2017,
+    "synthetic": isic2017.read_isic2017,  # written in the ISIC layout
+    "busi": busi.read_busi,
+    "ph2": ph2.read_ph2,
+    "udiat_b": udiat.read_udiat,
+}
 DATASET_READERS: dict[str, tuple[Reader, tuple[str, ...]]] = {
-    "isic2017": (isic2017.read_isic2017, isic2017.CLASS_NAMES),
-    "synthetic": (isic2017.read_isic2017, isic2017.CLASS_NAMES),  # written in ISIC layout
-    "busi": (busi.read_busi, busi.CLASS_NAMES),
-    "ph2": (ph2.read_ph2, ph2.CLASS_NAMES),
-    "udiat_b": (udiat.read_udiat, udiat.CLASS_NAMES),
+    name: (reader, DATASET_CLASSES[name]) for name, reader in READERS.items()
 }
 DEDUPLICATED_DATASETS = frozenset({"busi"})  # releases known to repeat images (busi.py)
 
@@ -205,114 +184,3 @@ def _replace_dir(new: Path, target: Path) -> None:
         os.replace(target, old)
     os.replace(new, target)
     shutil.rmtree(old, ignore_errors=True)
-
-
-def read_manifest(directory: Path) -> tuple[pd.DataFrame, dict]:
-    """Read ``manifest.parquet`` of a processed folder and its ``medmtl`` metadata.
-
-    Raises:
-        UserError: the manifest is missing, unreadable or lacks the metadata or columns.
-    """
-    path = directory / "manifest.parquet"
-    manifest, metadata = read_annotated(path, "manifest", _MAKE_HINT)
-    missing = [c for c in MANIFEST_COLUMNS if c not in manifest.columns]
-    if missing:
-        raise UserError(f"{path}: missing columns {missing}; {_MAKE_HINT}")
-    return manifest, metadata
-
-
-@dataclass
-class ProcessedData:
-    """A processed dataset: manifest, memory-mapped arrays, lazily read native masks.
-
-    Attributes:
-        directory: the processed folder.
-        dataset: dataset name from the manifest metadata.
-        class_names: class names in label-index order.
-        size: side S of the arrays.
-        manifest: one row per case; row i <-> array index i.
-        images: read-only memmap uint8 (N, S, S, 3).
-        masks: read-only memmap uint8 (N, S, S), values {0, 1}.
-    """
-
-    directory: Path
-    dataset: str
-    class_names: tuple[str, ...]
-    size: int
-    manifest: pd.DataFrame
-    images: np.ndarray
-    masks: np.ndarray
-    _native: np.lib.npyio.NpzFile | None = field(default=None, repr=False)
-
-    def native_mask(self, case_id: str) -> np.ndarray:
-        """Return the bool mask of `case_id` at native resolution (read on demand).
-
-        Raises:
-            UserError: no mask stored for `case_id`.
-        """
-        if self._native is None:
-            self._native = np.load(self.directory / "native_masks.npz")
-        if case_id not in self._native.files:
-            raise UserError(f"{self.directory / 'native_masks.npz'}: no mask for {case_id}")
-        return self._native[case_id]
-
-    def select(self, case_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Images, masks and labels of `case_ids`, in that order, as in-memory copies.
-
-        Raises:
-            UserError: an id is not in the manifest (the split belongs to other data).
-        """
-        row_of = dict(zip(self.manifest["case_id"], range(len(self.manifest)), strict=True))
-        missing = [case_id for case_id in case_ids if case_id not in row_of]
-        if missing:
-            raise UserError(
-                f"{self.directory}: {len(missing)} case id(s) of the split are not in the "
-                f"manifest (first: {missing[0]}); the split file belongs to other data"
-            )
-        rows = np.array([row_of[case_id] for case_id in case_ids], dtype=np.int64)
-        return self.images[rows], self.masks[rows], self.manifest["label"].to_numpy()[rows]
-
-    def sha256(self) -> str:
-        """One sha256 over the processed files (manifest, arrays, native masks)."""
-        return files_sha256(self.directory / name for name in FILES)
-
-    def close(self) -> None:
-        """Close the native-mask archive if it was opened."""
-        if self._native is not None:
-            self._native.close()
-            self._native = None
-
-
-def load_processed(directory: Path) -> ProcessedData:
-    """Open a processed-dataset folder written by `preprocess`.
-
-    Raises:
-        UserError: a file is missing (with the command that makes it) or the arrays do not
-            match the manifest.
-    """
-    missing = [name for name in FILES if not (directory / name).exists()]
-    if missing:
-        raise UserError(f"{directory}: missing {', '.join(missing)}; {_MAKE_HINT}")
-    manifest, metadata = read_manifest(directory)
-    size = int(metadata["size"])
-    images = np.load(directory / "images.npy", mmap_mode="r")
-    masks = np.load(directory / "masks.npy", mmap_mode="r")
-    n = len(manifest)
-    for name, array, shape in (
-        ("images.npy", images, (n, size, size, 3)),
-        ("masks.npy", masks, (n, size, size)),
-    ):
-        if array.shape != shape or array.dtype != np.uint8:
-            raise UserError(
-                f"{directory / name}: {array.dtype} {array.shape}, expected uint8 {shape} "
-                f"(manifest has {n} rows); {_MAKE_HINT}"
-            )
-    return ProcessedData(
-        directory=directory,
-        dataset=metadata["dataset"],
-        class_names=tuple(metadata["class_names"]),
-        size=size,
-        manifest=manifest,
-        images=images,
-        masks=masks,
-    )

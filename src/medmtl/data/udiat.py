@@ -21,16 +21,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from medmtl.data.common import (
-    RawCase,
-    extracted_cases,
-    read_xlsx_table,
-    release_root,
-    require_none,
-)
+from medmtl.data.classes import DATASET_CLASSES
+from medmtl.data.common import RawCase, extracted_cases, release_root, require_none
+from medmtl.data.label_sheets import read_xlsx_table
 from medmtl.errors import UserError
 
-CLASS_NAMES = ("benign", "malignant")
+CLASS_NAMES = DATASET_CLASSES["udiat_b"]
 SUBSET = "all"
 TOP = "BUS"
 LABELS_FILE = "DatasetB.xlsx"

@@ -62,9 +62,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from medmtl.models.base import MultiTaskModel
 from medmtl.models.blocks.attention import AttentionGate
 from medmtl.models.blocks.resnet import ResidualBlock, ResNetEncoder
-from medmtl.models.checks import check_image
 from medmtl.models.registry import MTLOutput, register_model
 
 MIN_WIDTH = 16  # fewest channels of the head and TIM context convs: the authors' narrowest
@@ -181,23 +181,21 @@ class BTILevel(nn.Module):
         return self.gate(seg, seg_enhanced, clf, clf_enhanced)
 
 
-class BTINet(nn.Module):
+class BTINet(MultiTaskModel):
     """ResNet-34 encoder, four BTI decoder levels, two heads; input side divisible by 32."""
+
+    side_multiple = 32
 
     def __init__(
         self,
         *,
-        num_classes: int = 3,
-        num_seg_classes: int = 2,
-        img_size: int = 224,
-        width: int = 64,
         encoder_depths: Sequence[int] = (3, 4, 6, 3),
         tau: float = 0.7,
         dropout: float = 0.3,
+        **sizes: int,
     ) -> None:
-        super().__init__()
-        if img_size % 32:
-            raise ValueError(f"btinet needs img_size divisible by 32, got {img_size}")
+        super().__init__(**sizes)
+        num_classes, num_seg_classes, _, width = self.sizes
         self.encoder = ResNetEncoder("basic", tuple(encoder_depths), width)
         ch = self.encoder.channels  # strides 2, 4, 8, 16, 32
         dec = [max(1, width * m // 8) for m in (48, 24, 12, 6)]  # 384/192/96/48 at width 64
@@ -235,7 +233,7 @@ class BTINet(nn.Module):
 
     def forward_with_gates(self, x: Tensor) -> BTIOutput:
         """Logits and the UPA weights of every level (for analysis of the gates)."""
-        check_image(x, 32)
+        self.check_input(x)
         feats = self.encoder(x)
         pooled = [f.mean((2, 3)) for f in feats[1:]]  # strides 4, 8, 16, 32
         y, level_features, gates = feats[4], [], []

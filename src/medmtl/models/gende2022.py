@@ -31,30 +31,28 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
+from medmtl.models.base import MultiTaskModel
 from medmtl.models.blocks.resnet import ResNetEncoder
 from medmtl.models.blocks.unet import UpBlock
-from medmtl.models.checks import check_image
 from medmtl.models.registry import MTLOutput, register_model
 
 ClsInput = Literal["encoder", "decoder", "both"]
 
 
-class Gende2022(nn.Module):
+class Gende2022(MultiTaskModel):
     """ResNet-encoder U-Net with a screening head on encoder and/or decoder; side % 32 == 0."""
+
+    side_multiple = 32
 
     def __init__(
         self,
         *,
-        num_classes: int = 3,
-        num_seg_classes: int = 2,
-        img_size: int = 224,
-        width: int = 64,
         encoder_depths: Sequence[int] = (2, 2, 2, 2),
         cls_input: ClsInput = "encoder",
+        **sizes: int,
     ) -> None:
-        super().__init__()
-        if img_size % 32:
-            raise ValueError(f"gende2022 needs img_size divisible by 32, got {img_size}")
+        super().__init__(**sizes)
+        num_classes, num_seg_classes, _, width = self.sizes
         if cls_input not in ("encoder", "decoder", "both"):
             raise ValueError(f"cls_input must be encoder, decoder or both, got {cls_input!r}")
         self.cls_input = cls_input
@@ -67,7 +65,7 @@ class Gende2022(nn.Module):
         self.cls_head = nn.Linear(pooled, num_classes)
 
     def forward(self, x: Tensor) -> MTLOutput:
-        check_image(x, 32)
+        self.check_input(x)
         feats = self.encoder(x)
         y = feats[4]
         for up, skip in zip(self.up, reversed(feats[:4]), strict=True):

@@ -41,8 +41,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from medmtl.models.base import MultiTaskModel
 from medmtl.models.blocks.resnet import ResNetEncoder
-from medmtl.models.checks import check_image
 from medmtl.models.registry import MTLOutput, register_model
 
 
@@ -91,21 +91,19 @@ class BackwardTransition(nn.Module):
         return F.interpolate(self.conv(x), scale_factor=2.0, mode="bilinear", align_corners=True)
 
 
-class He2020(nn.Module):
+class He2020(MultiTaskModel):
     """Residual U-Net with dense decoder and decoder-side classification head; side % 32 == 0."""
+
+    side_multiple = 32
 
     def __init__(
         self,
         *,
-        num_classes: int = 3,
-        num_seg_classes: int = 2,
-        img_size: int = 224,
-        width: int = 64,
         encoder_depths: Sequence[int] = (3, 4, 23, 3),
+        **sizes: int,
     ) -> None:
-        super().__init__()
-        if img_size % 32:
-            raise ValueError(f"he2020 needs img_size divisible by 32, got {img_size}")
+        super().__init__(**sizes)
+        num_classes, num_seg_classes, _, width = self.sizes
         growth = max(1, 3 * width // 4)
         self.encoder = ResNetEncoder("bottleneck", tuple(encoder_depths), width)
         ch = self.encoder.channels  # stem, then 4w, 8w, 16w, 32w
@@ -123,7 +121,7 @@ class He2020(nn.Module):
         self.cls_conv = _bn_relu_conv(ch[1], num_classes, bias=True)
 
     def forward(self, x: Tensor) -> MTLOutput:
-        check_image(x, 32)
+        self.check_input(x)
         _, s4, s8, s16, y = self.encoder(x)
         for up, skip in zip(self.up, (s16, s8, s4), strict=True):
             y = up(y, skip)

@@ -30,25 +30,19 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from medmtl.models.base import MultiTaskModel
 from medmtl.models.blocks.unet import UpBlock, double_conv
-from medmtl.models.checks import check_image
 from medmtl.models.registry import MTLOutput, register_model
 
 
-class Hervella2022(nn.Module):
+class Hervella2022(MultiTaskModel):
     """U-Net with a multi-scale pooled classifier on the expanding path; side % 16 == 0."""
 
-    def __init__(
-        self,
-        *,
-        num_classes: int = 3,
-        num_seg_classes: int = 2,
-        img_size: int = 224,
-        width: int = 64,
-    ) -> None:
-        super().__init__()
-        if img_size % 16:
-            raise ValueError(f"hervella2022 needs img_size divisible by 16, got {img_size}")
+    side_multiple = 16
+
+    def __init__(self, **sizes: int) -> None:
+        super().__init__(**sizes)
+        num_classes, num_seg_classes, _, width = self.sizes
         ch = [width * 2**i for i in range(5)]
         self.down = nn.ModuleList(double_conv(3 if i == 0 else ch[i - 1], ch[i]) for i in range(5))
         self.up = nn.ModuleList(
@@ -58,7 +52,7 @@ class Hervella2022(nn.Module):
         self.cls_head = nn.Linear(2 * sum(ch), num_classes)
 
     def forward(self, x: Tensor) -> MTLOutput:
-        check_image(x, 16)
+        self.check_input(x)
         skips = []
         y = x
         for i, block in enumerate(self.down):

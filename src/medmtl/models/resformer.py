@@ -44,10 +44,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from medmtl.models.base import MultiTaskModel
 from medmtl.models.blocks.dfe import DilatedFeatureEnhancement
 from medmtl.models.blocks.resnet import make_stage
 from medmtl.models.blocks.swin import SwinStage
-from medmtl.models.checks import check_image
 from medmtl.models.registry import MTLOutput, register_model
 
 Variant = Literal["sequential", "parallel"]
@@ -158,17 +158,16 @@ class ResFormerDecoder(nn.Module):
         return y
 
 
-class ResFormer(nn.Module):
+class ResFormer(MultiTaskModel):
     """ResFormer multi-task network (section 3); input side `img_size`, a multiple of 16."""
+
+    side_multiple = 16
+    fixed_size = True
 
     def __init__(
         self,
         *,
         variant: Variant,
-        num_classes: int = 3,
-        num_seg_classes: int = 2,
-        img_size: int = 224,
-        width: int = 64,
         window_size: int | None = None,
         res_depths: Sequence[int] = (3, 4, 6, 3),
         swin_depth: int = 2,
@@ -176,15 +175,14 @@ class ResFormer(nn.Module):
         cls_hidden: int = 32,
         drop_path_rate: float = 0.1,
         use_dfe: bool = True,
+        **sizes: int,
     ) -> None:
-        super().__init__()
+        super().__init__(**sizes)
+        num_classes, num_seg_classes, img_size, width = self.sizes
         if variant not in ("sequential", "parallel"):
             raise ValueError(f"variant must be 'sequential' or 'parallel', got {variant!r}")
-        if img_size % 16:
-            raise ValueError(f"ResFormer needs img_size divisible by 16, got {img_size}")
         if len(res_depths) != 4 or len(num_heads) != 4:
             raise ValueError("res_depths and num_heads need one entry per encoder level (4)")
-        self.img_size = img_size
         self.encoder = ResFormerEncoder(
             variant,
             width,
@@ -202,7 +200,7 @@ class ResFormer(nn.Module):
         )
 
     def forward(self, x: Tensor) -> MTLOutput:
-        check_image(x, 16, self.img_size)
+        self.check_input(x)
         feats = self.encoder(x)
         pooled = torch.cat([feats[2].mean((2, 3)), feats[3].mean((2, 3))], dim=1)
         return MTLOutput(self.seg_head(self.decoder(feats)), self.cls_head(pooled))

@@ -8,20 +8,25 @@ heads share the encoder). It is the reference point every published model is com
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from medmtl.models.base import MultiTaskModel
 from medmtl.models.blocks.resnet import ResidualBlock
-from medmtl.models.checks import check_image
 from medmtl.models.registry import MTLOutput, register_model
 
 
-class ResUNet(nn.Module):
+class ResUNet(MultiTaskModel):
     """Four-level residual U-Net; widths `width * (1, 2, 4, 8)`; input side divisible by 16."""
 
-    def __init__(self, num_classes: int, num_seg_classes: int, width: int) -> None:
-        super().__init__()
+    side_multiple = 16
+
+    def __init__(self, **sizes: int) -> None:
+        super().__init__(**sizes)
+        num_classes, num_seg_classes, _, width = self.sizes
         widths = [width * m for m in (1, 2, 4, 8)]
         self.stem = ResidualBlock(3, widths[0])
         self.down = nn.ModuleList(
@@ -36,7 +41,7 @@ class ResUNet(nn.Module):
         self.cls_head = nn.Linear(widths[3], num_classes)
 
     def forward(self, x: Tensor) -> MTLOutput:
-        check_image(x, 16)
+        self.check_input(x)
         skips = [self.stem(x)]
         for block in self.down:
             skips.append(block(skips[-1]))
@@ -49,12 +54,8 @@ class ResUNet(nn.Module):
 
 
 @register_model("resunet")
-def resunet(
-    *, num_classes: int = 3, num_seg_classes: int = 2, width: int = 64, img_size: int = 224
-) -> ResUNet:
+def resunet(**kwargs: Any) -> ResUNet:
     """Residual U-Net with a GAP + linear classification head on the bottleneck.
 
     Takes any image side divisible by 16 (`img_size` only checks that)."""
-    if img_size % 16:
-        raise ValueError(f"image side must be divisible by 16, got img_size={img_size}")
-    return ResUNet(num_classes, num_seg_classes, width)
+    return ResUNet(**kwargs)

@@ -33,34 +33,32 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from medmtl.models.base import MultiTaskModel
 from medmtl.models.blocks.resnet import ResNetEncoder
 from medmtl.models.blocks.transformer import TransformerBlock
 from medmtl.models.blocks.unet import UpBlock
-from medmtl.models.checks import check_image
 from medmtl.models.registry import MTLOutput, register_model
 
 
-class Tang2023(nn.Module):
+class Tang2023(MultiTaskModel):
     """ResNet-50 stages 1-3, ViT on stride-16 tokens, cascaded upsampler; fixed `img_size`."""
+
+    side_multiple = 16
+    fixed_size = True
 
     def __init__(
         self,
         *,
-        num_classes: int = 3,
-        num_seg_classes: int = 2,
-        img_size: int = 224,
-        width: int = 64,
         encoder_depths: Sequence[int] = (3, 4, 6),
         embed_ratio: int = 12,
         depth: int = 12,
         num_heads: int = 12,
+        **sizes: int,
     ) -> None:
-        super().__init__()
-        if img_size % 16:
-            raise ValueError(f"tang2023 needs img_size divisible by 16, got {img_size}")
+        super().__init__(**sizes)
+        num_classes, num_seg_classes, img_size, width = self.sizes
         if len(encoder_depths) != 3:
             raise ValueError("tang2023 uses three CNN stages (stride 16): give 3 encoder_depths")
-        self.img_size = img_size
         dim = embed_ratio * width
         self.cnn = ResNetEncoder("bottleneck", tuple(encoder_depths), width)
         ch = self.cnn.channels  # w (stride 2), 4w, 8w, 16w (stride 16)
@@ -82,7 +80,7 @@ class Tang2023(nn.Module):
         self.seg_head = nn.Conv2d(out[3], num_seg_classes, 3, 1, 1)
 
     def forward(self, x: Tensor) -> MTLOutput:
-        check_image(x, 16, self.img_size)
+        self.check_input(x)
         stem, s4, s8, s16 = self.cnn(x)
         batch, _, height, width = s16.shape
         tokens = self.norm(self.blocks(self.embed(s16).flatten(2).transpose(1, 2) + self.pos))

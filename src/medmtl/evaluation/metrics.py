@@ -1,0 +1,243 @@
+"""Segmentation and classification metrics of the ResFormer paper, from per-case rows.
+
+Paper-faithful metrics follow the paper (Sec. 4, "Segmentation/Classification evaluation
+metrics") as the authors' evaluation computes them (notes/anchors.md, Sec. 1.1):
+
+- JI, DSC: per-image Jaccard/Dice at the model's input size (threshold 0.5), averaged over
+  images, x100. Images whose ground truth is empty have no Dice/JI (NaN) and are skipped,
+  as the authors' `Evaluator` skips them (it returns None for an empty ground truth).
+- Acc, Sen, Spe: micro averages over the C one-vs-rest columns (paper eqs. muAcc, muSen,
+  muSpe), x100, where column i decides "class i" when softmax probability_i > 0.5. An image
+  can thus be positive for no class; muAcc counts C binary decisions per image.
+
+Clean metrics (reported beside them, not in the paper): JI_native/DSC_native (the same
+per-image means at native resolution), NSD and HD95 (boundary metrics at native resolution,
+`medmtl.evaluation.boundary`: per-image means over every image, empty masks scored by its explicit
+policy), Acc3 (ordinary C-class accuracy of the argmax prediction) and AUC_<class> (one-vs-rest
+ROC AUC per class; ISIC 2017 Task 3 scores the melanoma and seborrheic keratosis AUCs). All
+values are percentages, but HD95 (native pixels).
+
+numpy only: no torch, no sklearn.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from medmtl.pipeline.external import UNMAPPED_LABEL  # counts in the segmentation metrics only
+
+FAITHFUL_METRICS = ("JI", "DSC", "Acc", "Sen", "Spe")
+CLEAN_METRICS = ("JI_native", "DSC_native", "NSD", "HD95", "Acc3")  # plus AUC_<class>
+THRESHOLD = 0.5
+
+
+def metric_definition(key: str) -> str:
+    """'faithful' for the paper's Table 4 metrics, 'clean' for the others `summarize` returns."""
+    return "faithful" if key in FAITHFUL_METRICS else "clean"
+
+
+def pixel_counts(gt: np.ndarray, pred: np.ndarray) -> tuple[int, int, int]:
+    """TP, FP, FN pixels of a predicted binary mask against the ground-truth mask.
+
+    Example (the doctest-sized Dice of two 2x2 masks):
+        >>> gt = np.array([[1, 1], [0, 0]], bool)
+        >>> pred = np.array([[1, 0], [1, 0]], bool)
+        >>> pixel_counts(gt, pred)
+        (1, 1, 1)
+        >>> float(dice(*pixel_counts(gt, pred)))
+        0.5
+    """
+    gt, pred = np.asarray(gt, bool), np.asarray(pred, bool)
+    return int((gt & pred).sum()), int((~gt & pred).sum()), int((gt & ~pred).sum())
+
+
+def _ratio_on_nonempty_gt(num: np.ndarray, den: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """num / den where the ground truth is non-empty, NaN where it is empty (den > 0 there)."""
+    out = np.full(np.shape(gt), np.nan)
+    np.divide(num, den, out=out, where=gt > 0)
+    return out
+
+
+def dice(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
+    """Per-image Dice, paper Sec. 4: DSC = 2TP / (2TP + FP + FN); NaN for an empty ground truth.
+
+    Args:
+        tp, fp, fn: Pixel counts per image (arrays of equal shape, or scalars).
+
+    Returns:
+        Dice in [0, 1] per image; NaN where TP + FN == 0 (empty ground truth), the images
+        the paper-faithful mean skips.
+    """
+    tp, fp, fn = (np.asarray(a, float) for a in (tp, fp, fn))
+    return _ratio_on_nonempty_gt(2 * tp, 2 * tp + fp + fn, tp + fn)
+
+
+def jaccard(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
+    """Per-image Jaccard index, paper Sec. 4: JI = TP / (TP + FP + FN); NaN for an empty GT.
+
+    Args:
+        tp, fp, fn: Pixel counts per image.
+
+    Returns:
+        JI in [0, 1] per image; NaN where TP + FN == 0, as `dice`.
+    """
+    tp, fp, fn = (np.asarray(a, float) for a in (tp, fp, fn))
+    return _ratio_on_nonempty_gt(tp, tp + fp + fn, tp + fn)
+
+
+def mean_percent(values: np.ndarray) -> float:
+    """100 x the mean of the non-NaN values; NaN when there are none (no warning)."""
+    values = np.asarray(values, float)
+    kept = values[~np.isnan(values)]
+    return float(100 * kept.mean()) if kept.size else float("nan")
+
+
+def segmentation_summary(frame: pd.DataFrame, prefix: str) -> tuple[float, float]:
+    """(JI, DSC) x100: mean over images of per-image values from `<prefix>_tp/_fp/_fn` columns.
+
+    `prefix` "seg" gives the paper-faithful values (model input size), "native" the clean
+    native-resolution ones; images with an empty ground truth are skipped in both.
+    """
+    counts = [frame[f"{prefix}_{c}"].to_numpy() for c in ("tp", "fp", "fn")]
+    return mean_percent(jaccard(*counts)), mean_percent(dice(*counts))
+
+
+def one_vs_rest_counts(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per-class one-vs-rest confusion counts with the per-class 0.5 threshold.
+
+    Args:
+        probs: (N, C) softmax probabilities.
+        labels: (N,) true class indices.
+
+    Returns:
+        (C, 4) int array; row i = TP_i, FP_i, TN_i, FN_i of the decision probs[:, i] > 0.5
+        against label == i (the terms of the paper's micro-average equations).
+    """
+    probs = np.asarray(probs, float)
+    decided = probs > THRESHOLD
+    truth = np.asarray(labels)[:, None] == np.arange(probs.shape[1])
+    return np.stack(
+        [
+            (decided & truth).sum(0),
+            (decided & ~truth).sum(0),
+            (~decided & ~truth).sum(0),
+            (~decided & truth).sum(0),
+        ],
+        axis=1,
+    )
+
+
+def micro_scores(counts: np.ndarray) -> dict[str, float]:
+    """Micro-averaged Acc, Sen, Spe x100 from per-class counts (paper Sec. 4).
+
+    muAcc = sum_i (TP_i + TN_i) / sum_i (TP_i + FP_i + TN_i + FN_i),
+    muSen = sum_i TP_i / sum_i (TP_i + FN_i), muSpe = sum_i TN_i / sum_i (TN_i + FP_i).
+
+    Args:
+        counts: (C, 4) array of TP, FP, TN, FN per class (`one_vs_rest_counts`).
+    """
+    tp, fp, tn, fn = np.asarray(counts).sum(0).astype(float)
+    return {
+        "Acc": _percent(tp + tn, tp + fp + tn + fn),
+        "Sen": _percent(tp, tp + fn),
+        "Spe": _percent(tn, tn + fp),
+    }
+
+
+def _percent(num: float, den: float) -> float:
+    return float(100 * num / den) if den > 0 else float("nan")
+
+
+def accuracy(pred_label: np.ndarray, labels: np.ndarray) -> float:
+    """Ordinary C-class accuracy x100 of the argmax prediction (clean Acc3)."""
+    pred_label, labels = np.asarray(pred_label), np.asarray(labels)
+    return _percent(float((pred_label == labels).sum()), float(labels.size))
+
+
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks of `values`, tied values sharing the mean of their ranks."""
+    values = np.asarray(values, float)
+    order = np.argsort(values, kind="mergesort")
+    _, first, counts = np.unique(values[order], return_index=True, return_counts=True)
+    ranks = np.empty(values.size)
+    ranks[order] = np.repeat(first + (counts + 1) / 2, counts)
+    return ranks
+
+
+def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """ROC AUC x100 via the Mann-Whitney U statistic: P(score_pos > score_neg) + P(tie) / 2.
+
+    AUC = (R_pos - n_pos (n_pos + 1) / 2) / (n_pos n_neg), R_pos the sum of the positives'
+    average ranks among all scores (ties share ranks, counting one half).
+
+    Args:
+        scores: (N,) score per case, higher = more likely positive.
+        positive: (N,) bool, true class membership.
+
+    Returns:
+        AUC x100, NaN when there are no positives or no negatives.
+    """
+    positive = np.asarray(positive, bool)
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    rank_sum = average_ranks(scores)[positive].sum()
+    return float(100 * (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+PER_IMAGE_METRICS = ("JI", "DSC", "Acc", "Acc3")
+
+
+def per_image(predictions: pd.DataFrame, class_names: list[str], metric: str) -> np.ndarray:
+    """Per-image values x100 of one run whose mean over the non-NaN images is exactly the run's
+    `summarize(...)[metric]`: what a paired test of that table cell must compare.
+
+    - JI, DSC: per-image Jaccard/Dice at the model input size; NaN for an empty ground truth.
+    - Acc: the share of the image's C one-vs-rest decisions (0.5 threshold per class) that are
+      right; every image makes C decisions, so the mean over images is muAcc (paper Sec. 4).
+    - Acc3: 100 if the argmax class is right, else 0 (clean 3-class accuracy).
+    Acc and Acc3 are NaN for a case labelled `UNMAPPED_LABEL` (external sets).
+
+    Raises:
+        KeyError: `metric` is not in `PER_IMAGE_METRICS`.
+    """
+    if metric in ("JI", "DSC"):
+        counts = [predictions[f"seg_{c}"].to_numpy() for c in ("tp", "fp", "fn")]
+        return 100 * (jaccard if metric == "JI" else dice)(*counts)
+    labels = predictions["label"].to_numpy()
+    if metric == "Acc":
+        probs = predictions[[f"prob_{name}" for name in class_names]].to_numpy(float)
+        truth = labels[:, None] == np.arange(len(class_names))
+        correct = ((probs > THRESHOLD) == truth).mean(axis=1)
+    elif metric == "Acc3":
+        correct = (predictions["pred_label"].to_numpy() == labels).astype(float)
+    else:
+        raise KeyError(f"no per-image form of {metric!r}; known: {PER_IMAGE_METRICS}")
+    return np.where(labels == UNMAPPED_LABEL, np.nan, 100 * correct)
+
+
+def summarize(predictions: pd.DataFrame, class_names: list[str]) -> dict[str, float]:
+    """All metrics of one prediction file (one model, one seed), as percentages.
+
+    Args:
+        predictions: Prediction-file rows (docs/architecture.md, "Prediction file"); rows
+            labelled `UNMAPPED_LABEL` count in the segmentation metrics only.
+        class_names: Class names in index order; `prob_<name>` columns hold the softmax.
+
+    Returns:
+        Stable keys: faithful `JI, DSC, Acc, Sen, Spe`; clean `JI_native, DSC_native, NSD,
+        HD95, Acc3` and `AUC_<class name>` per class.
+    """
+    classified = predictions[predictions["label"] != UNMAPPED_LABEL]
+    probs = classified[[f"prob_{name}" for name in class_names]].to_numpy(float)
+    labels = classified["label"].to_numpy()
+    ji, dsc = segmentation_summary(predictions, "seg")
+    ji_native, dsc_native = segmentation_summary(predictions, "native")
+    summary = {"JI": ji, "DSC": dsc, **micro_scores(one_vs_rest_counts(probs, labels))}
+    summary |= {"JI_native": ji_native, "DSC_native": dsc_native}
+    summary |= {"NSD": float(predictions["nsd"].mean()), "HD95": float(predictions["hd95"].mean())}
+    summary["Acc3"] = accuracy(classified["pred_label"].to_numpy(), labels)
+    for index, name in enumerate(class_names):
+        summary[f"AUC_{name}"] = roc_auc(probs[:, index], labels == index)
+    return summary
