@@ -95,6 +95,14 @@ def test_train_writes_run_and_one_finished_mlflow_run(processed_synthetic, track
     assert record["selection_subset"] == "val" and record["epochs"] == 2
     assert {"best.pt", "last.pt", "config.yaml", "history.csv"} <= {p.name for p in out.iterdir()}
     assert tracking.run_status(tracking_uri, record["mlflow_run_id"]) == "FINISHED"
+    tags = tracking.client(tracking_uri).get_run(record["mlflow_run_id"]).data.tags
+    expected = {
+        "stage": "train",
+        "model": "resunet",
+        "ablation": str(record["ablation"]),
+        "seed": "3",
+    }
+    assert {k: tags.get(f"medmtl.{k}") for k in expected} == expected  # what the runs view shows
     # a finished job is not trained again
     assert main(_train_args(processed_synthetic, out, tracking_uri)) == 0
     assert json.loads((out / "run.json").read_text()) == record

@@ -128,7 +128,7 @@ def open_mlflow_run(cfg, record: dict, data, train_ids: list[str]) -> str:
     run_id = tracking.start_run(uri, cfg.tracking.experiment, f"{record['model']}-seed{cfg.seed}", {
         "medmtl.stage": "train", "medmtl.output": str(cfg.out),
         "medmtl.dataset": cfg.dataset.name, "medmtl.model": record["model"],
-        "medmtl.pipeline.ablation": str(cfg.ablation_name),
+        "medmtl.ablation": str(cfg.ablation_name),
         "medmtl.seed": str(cfg.seed), "medmtl.profile": cfg.profile_name,
         "mlflow.source.git.commit": record["git_commit"],
         "medmtl.git_dirty": str(record["git_dirty"]),
