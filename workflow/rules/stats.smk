@@ -12,4 +12,5 @@ rule stats:
         n_boot=config["stats"]["n_boot"],
         n_rank_boot=config["stats"]["n_rank_boot"],
     log: "logs/stats/{eval_set}.log"
+    benchmark: "results/benchmarks/stats/{eval_set}.tsv"
     shell: f"medmtl stats --predictions results/predictions/{{wildcards.eval_set}} --params {PARAMS} --reference {{params.reference}} --alpha {{params.alpha}} --n-boot {{params.n_boot}} --n-rank-boot {{params.n_rank_boot}} --out {{output.stats}} --ranks {{output.ranks}} --pairwise {{output.pairwise}} > {{log}} 2>&1"

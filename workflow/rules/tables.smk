@@ -11,6 +11,7 @@ rule table4:
         vs_paper_md="results/tables/table4_vs_paper.md",
     params: code=stage_fingerprint("table"), profile=config["profile"], alpha=config["stats"]["alpha"]
     log: "logs/tables/table4.log"
+    benchmark: "results/benchmarks/table4.tsv"
     shell: f"medmtl table --predictions results/predictions/{EVAL_SET} --params {PARAMS} --stats {{input.stats}} --split {{input.split}} --alpha {{params.alpha}} --profile {{params.profile}} --out {{output.tex}} --vs-paper {{output.vs_paper}} > {{log}} 2>&1"
 
 
@@ -24,6 +25,7 @@ rule external_table:
         stats_md="results/stats/external.md",
     params: code=stage_fingerprint("external-table"), alpha=config["stats"]["alpha"], n_boot=config["stats"]["n_boot"]
     log: "logs/tables/external.log"
+    benchmark: "results/benchmarks/external_table.tsv"
     shell: "medmtl external-table --predictions {input} --alpha {params.alpha} --n-boot {params.n_boot} --stats {output.stats} --out {output.tex} > {log} 2>&1"
 
 
@@ -40,4 +42,5 @@ rule ablation_table:
     params: code=stage_fingerprint("ablation-table"), alpha=config["stats"]["alpha"], n_boot=config["stats"]["n_boot"]
     wildcard_constraints: table="table8|table9"
     log: "logs/tables/{table}.log"
+    benchmark: "results/benchmarks/ablation_table/{table}.tsv"
     shell: f"medmtl ablation-table --table {{wildcards.table}} --predictions results/predictions/{EVAL_SET} --ablations results/ablations/predictions/{EVAL_SET} --params {PARAMS} --split {{input.split}} --alpha {{params.alpha}} --n-boot {{params.n_boot}} --stats {{output.stats}} --out {{output.tex}} > {{log}} 2>&1"

@@ -3,6 +3,7 @@ rule init_tracking:
     output: "results/tracking.json"
     params: code=stage_fingerprint("init-tracking")
     log: "logs/init_tracking.log"
+    benchmark: "results/benchmarks/init_tracking.tsv"
     shell: "medmtl init-tracking --out {output} > {log} 2>&1"
 
 
@@ -25,6 +26,7 @@ rule train:
     resources:
         gpu=lambda w: 0 if config["train"]["device"] == "cpu" else 1,
     log: "logs/train/{dataset}/{model}/seed{seed}.log"
+    benchmark: "results/benchmarks/train/{dataset}/{model}/seed{seed}.tsv"
     shell: "medmtl train profile={params.profile} dataset={wildcards.dataset} model={wildcards.model} ablation={params.ablation} seed={wildcards.seed} data_dir={input.data} split_file={input.split} out={params.run_dir} threads={threads} device={params.device} > {log} 2>&1"
 
 
@@ -32,3 +34,4 @@ rule train:
 use rule train as train_ablation with:
     output: "results/ablations/runs/{dataset}/{model}-{ablation}/seed{seed}/run.json"
     log: "logs/train/ablations/{dataset}/{model}-{ablation}/seed{seed}.log"
+    benchmark: "results/benchmarks/train_ablation/{dataset}/{model}-{ablation}/seed{seed}.tsv"
