@@ -101,6 +101,22 @@ def log_metrics(uri: str, run_id: str, metrics: Mapping[str, float], step: int) 
     _retry(lambda: client(uri).log_batch(run_id, metrics=batch))
 
 
+def log_history(uri: str, run_id: str, history: list[dict[str, float]]) -> list[int]:
+    """Log the epochs of `history` (``{"epoch": e, <metric>: value, ...}``, in order) that the
+    run does not hold yet, and return them: after a resume, the last checkpointed epoch may not
+    have reached MLflow (the job was killed in between). Nothing is logged twice."""
+    if not history:
+        return []
+    key = next(k for k in history[-1] if k != "epoch")
+    logged = _retry(lambda: client(uri).get_metric_history(run_id, key))
+    last = max((m.step for m in logged), default=0)
+    missing = [entry for entry in history if entry["epoch"] > last]
+    for entry in missing:
+        metrics = {k: v for k, v in entry.items() if k != "epoch"}
+        log_metrics(uri, run_id, metrics, int(entry["epoch"]))
+    return [int(entry["epoch"]) for entry in missing]
+
+
 def set_tags(uri: str, run_id: str, tags: Mapping[str, str]) -> None:
     batch = [RunTag(k, str(v)) for k, v in sorted(tags.items())]
     _retry(lambda: client(uri).log_batch(run_id, tags=batch))

@@ -80,6 +80,8 @@ def train_job(cfg) -> dict:
         state = restore(out / "last.pt", model, loss_fn, optimiser, gen)
         tracking.resume_run(cfg.tracking.uri, state.mlflow_run_id)
         print(f"resuming {out} after epoch {state.epoch}", flush=True)
+        if caught_up := tracking.log_history(cfg.tracking.uri, state.mlflow_run_id, state.history):
+            print(f"logged epoch(s) {caught_up} to MLflow (checkpointed, not logged)", flush=True)
     else:
         state = TrainState(mlflow_run_id=open_mlflow_run(cfg, record, data, splits["train"]))
     record["resumed_from_epoch"] = state.epoch  # 0: this attempt started from scratch

@@ -174,7 +174,9 @@ def fit(
     """Train from `state.epoch` to `epochs`, keeping `best.pt` (lowest validation loss) and
     `last.pt` (everything needed to resume, including the loss's own state: learnable prior
     weights and running statistics of the consistency term) in `run_dir`; `on_epoch` receives
-    each epoch's metrics (for MLflow). `best.pt` holds the model's weights only."""
+    each epoch's metrics (for MLflow) once its checkpoint is written, so a job killed in between
+    loses no epoch: its resume logs the saved history MLflow lacks (`tracking.log_history`).
+    `best.pt` holds the model's weights only."""
     state.history = state.history or []
     bar = tqdm(
         range(state.epoch + 1, epochs + 1),
@@ -204,7 +206,6 @@ def fit(
             save_atomic(model.state_dict(), run_dir / "best.pt")
         state.epoch = epoch
         state.history.append({"epoch": epoch, **metrics})
-        on_epoch(epoch, metrics)
         save_atomic(
             {
                 "model": model.state_dict(),
@@ -216,6 +217,7 @@ def fit(
             },
             run_dir / "last.pt",
         )
+        on_epoch(epoch, metrics)  # after the checkpoint: a resume re-logs what it holds
         bar.set_postfix(
             train=f"{train_losses['loss']:.3f}",
             val=f"{val_losses['loss']:.3f}",
