@@ -72,6 +72,7 @@ def train_job(cfg) -> dict:
     optimiser = torch.optim.AdamW(  # the loss's parameters: the consistency prior's w and b
         [*model.parameters(), *loss_fn.parameters()],
         lr=t.lr, betas=tuple(t.betas), weight_decay=t.weight_decay,
+        fused=True,  # one kernel for all parameters (CPU and CUDA); same update, other rounding
     )  # fmt: skip
     gen = torch.Generator().manual_seed(cfg.seed)
 
