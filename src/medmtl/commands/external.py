@@ -123,11 +123,12 @@ def preprocess_like_training(
         UserError: a run was trained on another dataset or with other classes, or the runs
             disagree on the input size.
     """
-    from medmtl.data.preprocess import DATASET_READERS, preprocess, read_dataset
+    from medmtl.data.classes import DATASET_CLASSES
+    from medmtl.data.preprocess import preprocess, read_dataset
     from medmtl.data.processed import load_processed
     from medmtl.errors import UserError
 
-    expected = list(DATASET_READERS[train_dataset][1])
+    expected = list(DATASET_CLASSES[train_dataset])
     for run_dir, record, _ in runs:
         if record["dataset"] != train_dataset or record["class_names"] != expected:
             raise UserError(

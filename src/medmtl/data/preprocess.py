@@ -42,9 +42,6 @@ READERS: dict[str, Reader] = {
     "ph2": ph2.read_ph2,
     "udiat_b": udiat.read_udiat,
 }
-DATASET_READERS: dict[str, tuple[Reader, tuple[str, ...]]] = {
-    name: (reader, DATASET_CLASSES[name]) for name, reader in READERS.items()
-}
 DEDUPLICATED_DATASETS = frozenset({"busi"})  # releases known to repeat images (busi.py)
 
 
@@ -54,10 +51,9 @@ def read_dataset(name: str, raw_dir: Path) -> tuple[Iterator[RawCase], tuple[str
     Raises:
         UserError: unknown dataset name (the message lists the known ones).
     """
-    if name not in DATASET_READERS:
-        raise UserError(f"unknown dataset {name!r}; known: {', '.join(DATASET_READERS)}")
-    reader, class_names = DATASET_READERS[name]
-    return reader(raw_dir), class_names
+    if name not in READERS:
+        raise UserError(f"unknown dataset {name!r}; known: {', '.join(READERS)}")
+    return READERS[name](raw_dir), DATASET_CLASSES[name]
 
 
 def preprocess(
