@@ -5,7 +5,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test gpu-check lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -21,6 +21,9 @@ demo: setup  ## the main job on the embedded synthetic default (profile demo)
 test: setup  ## the whole test suite, as CI runs it
 	ruff check src tests benchmarks
 	pytest --durations=15
+
+gpu-check: setup  ## on a GPU machine, first: training runs right on cuda (medmtl gpu-check --help)
+	medmtl gpu-check
 
 bench: setup  ## speed figures (benchmarks/*.py print them)
 	python benchmarks/bench_input_pipeline.py

@@ -28,6 +28,7 @@ COMMANDS = (
     "ablation_table",
     "audit",
     "models",
+    "gpu_check",
 )
 
 
