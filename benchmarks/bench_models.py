@@ -1,8 +1,10 @@
 """Training-step speed and peak memory of every registered model, on CPU and (if present) CUDA.
 
-One step = forward, loss (pixel cross-entropy + class cross-entropy), backward and an AdamW
-update, on random images; images/s = batch / median step time after warm-up. The fastest
-step is printed too: on a shared machine it is the figure least disturbed by other processes.
+One step = forward, loss (pixel cross-entropy + class cross-entropy), backward and a fused AdamW
+update (deterministic algorithms on, as in training), on random images; images/s = batch /
+median step time after warm-up. The fastest step is printed too: on a shared machine it is the
+figure least disturbed by other processes.
+A fixed matmul probe, run in the same process right after each model, is printed beside it.
 Each model runs in a fresh process so that its CPU peak (resident set size above the process's
 size before the model was built) is its own; on CUDA the peak is
 `torch.cuda.max_memory_allocated`.
@@ -48,10 +50,11 @@ def run_case(case: Case) -> dict[str, float | str]:
     if case.threads:
         torch.set_num_threads(case.threads)
     torch.manual_seed(0)
+    torch.use_deterministic_algorithms(True, warn_only=True)  # as training
     device = torch.device(case.device)
     before = _rss_mb()
     model = create_model(case.model, img_size=case.img_size, width=case.width).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)  # as training
     x = torch.randn(case.batch, 3, case.img_size, case.img_size, device=device)
     masks = torch.randint(0, 2, (case.batch, case.img_size, case.img_size), device=device)
     labels = torch.randint(0, 3, (case.batch,), device=device)
@@ -88,6 +91,22 @@ def run_case(case: Case) -> dict[str, float | str]:
     }
 
 
+def matmul_probe(threads: int) -> float:
+    """GFLOP/s of a fixed fp32 1024 x 1024 matmul (median of 20, on `threads` threads): how fast
+    the machine is right now, printed beside each model so that a slow period shows."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    a = torch.randn(1024, 1024, generator=torch.Generator().manual_seed(0))
+    times = []
+    for _ in range(21):
+        start = time.perf_counter()
+        a @ a
+        times.append(time.perf_counter() - start)
+    return 2 * 1024**3 / statistics.median(times[1:]) / 1e9
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="*", help="registry names (default: all)")
@@ -111,8 +130,11 @@ def main() -> None:
         f"median of {args.steps} steps after {args.warmup} warm-up, torch {torch.__version__}, "
         f"{torch.get_num_threads() if not args.threads else args.threads} CPU threads"
     )
-    print("| model | device | params (M) | s/step | best s/step | images/s | peak memory (MB) |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print(
+        "| model | device | params (M) | s/step | best s/step | images/s | peak memory (MB) "
+        "| matmul probe (GFLOP/s) |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     spawn = multiprocessing.get_context("spawn")
     for device in devices:
         for name in models:
@@ -128,9 +150,10 @@ def main() -> None:
             )
             with ProcessPoolExecutor(1, mp_context=spawn) as pool:
                 r = pool.submit(run_case, case).result()
+                probe = pool.submit(matmul_probe, args.threads).result()
             print(
                 f"| {r['model']} | {r['device']} | {r['params_m']:.2f} | {r['step_s']:.3f} "
-                f"| {r['best_s']:.3f} | {r['img_s']:.2f} | {r['peak_mb']:.0f} |",
+                f"| {r['best_s']:.3f} | {r['img_s']:.2f} | {r['peak_mb']:.0f} | {probe:.0f} |",
                 flush=True,
             )
 
