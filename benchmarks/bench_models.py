@@ -11,6 +11,8 @@ size before the model was built) is its own; on CUDA the peak is
 
     .venv/bin/python benchmarks/bench_models.py                       # 224 px, batch 8, width 64
     .venv/bin/python benchmarks/bench_models.py --img-size 64 --width 8 --steps 20   # demo size
+    .venv/bin/python benchmarks/bench_models.py --models resformer_sequential \
+        --option checkpoint_swin=true                                  # less memory
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
+import yaml
+
 
 @dataclass(frozen=True)
 class Case:
@@ -34,6 +38,7 @@ class Case:
     steps: int
     warmup: int
     threads: int
+    options: tuple[tuple[str, object], ...] = ()
 
 
 def _rss_mb() -> float:
@@ -53,7 +58,9 @@ def run_case(case: Case) -> dict[str, float | str]:
     torch.use_deterministic_algorithms(True, warn_only=True)  # as training
     device = torch.device(case.device)
     before = _rss_mb()
-    model = create_model(case.model, img_size=case.img_size, width=case.width).to(device)
+    model = create_model(
+        case.model, img_size=case.img_size, width=case.width, **dict(case.options)
+    ).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)  # as training
     x = torch.randn(case.batch, 3, case.img_size, case.img_size, device=device)
     masks = torch.randint(0, 2, (case.batch, case.img_size, case.img_size), device=device)
@@ -117,7 +124,15 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--devices", nargs="*", help="default: cpu, and cuda when available")
+    parser.add_argument(
+        "--option",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="model keyword options, YAML values (e.g. checkpoint_swin=true)",
+    )
     args = parser.parse_args()
+    options = tuple((k, yaml.safe_load(v)) for k, v in (o.split("=", 1) for o in args.option))
 
     import torch
 
@@ -128,7 +143,8 @@ def main() -> None:
     print(
         f"img {args.img_size} px, batch {args.batch}, width {args.width}, "
         f"median of {args.steps} steps after {args.warmup} warm-up, torch {torch.__version__}, "
-        f"{torch.get_num_threads() if not args.threads else args.threads} CPU threads"
+        f"{torch.get_num_threads() if not args.threads else args.threads} CPU threads, "
+        f"options {dict(options) or 'none'}"
     )
     print(
         "| model | device | params (M) | s/step | best s/step | images/s | peak memory (MB) "
@@ -147,6 +163,7 @@ def main() -> None:
                 args.steps,
                 args.warmup,
                 args.threads,
+                options,
             )
             with ProcessPoolExecutor(1, mp_context=spawn) as pool:
                 r = pool.submit(run_case, case).result()

@@ -128,3 +128,40 @@ def test_attention_runs_on_sdpa(monkeypatch: pytest.MonkeyPatch) -> None:
     block = SwinBlock(dim=8, num_heads=2, side=8, window=4, shift=True)
     block(torch.randn(3, 8, 8, 8))
     assert calls == [(3, 4 * 2, 16, 4)]  # one call for all windows: (B, nW * heads, N, d)
+
+
+@pytest.mark.parametrize("name", ["resformer_sequential", "resformer_parallel"])
+def test_checkpointed_swin_gives_the_same_loss_and_gradients(name: str) -> None:
+    """`checkpoint_swin` trades memory for compute only: the same loss and, after the recompute
+    in backward (stochastic depth on, its random state replayed), the same gradients, bit for
+    bit; and the blocks' inner activations are not kept (fewer tensors saved for backward)."""
+    from medmtl.models import create_model
+
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    results = {}
+    for checkpoint in (False, True):
+        torch.manual_seed(0)
+        model = create_model(name, img_size=32, width=4, drop_path_rate=0.5,
+                             checkpoint_swin=checkpoint).train()  # fmt: skip
+        torch.manual_seed(1)  # the stochastic-depth draws
+        out, saved = _forward_counting_saved_tensors(model, x)
+        loss = out.seg_logits.square().mean() + out.cls_logits.square().mean()
+        loss.backward()
+        grads = [p.grad for p in model.parameters()]
+        results[checkpoint] = (loss.detach(), grads, saved)
+    (loss0, grads0, saved0), (loss1, grads1, saved1) = results[False], results[True]
+    assert torch.equal(loss0, loss1)
+    assert all(torch.equal(a, b) for a, b in zip(grads0, grads1, strict=True))
+    assert saved1 < saved0
+
+
+def _forward_counting_saved_tensors(model: torch.nn.Module, x: torch.Tensor):
+    """The model's output and how many tensors autograd saved for backward on the way."""
+    saved = []
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        saved.append(tensor.shape)
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        return model(x), len(saved)

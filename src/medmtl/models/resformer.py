@@ -33,6 +33,10 @@ Choices where the paper is silent or ambiguous (all are keyword options, see
 - The multi-scale patch-embedding shortcuts of the authors' code are not in the paper and
   are not reproduced.
 - `use_dfe=False` is the "w/o DFE" ablation of Table 9: skips go to the decoder unchanged.
+- `checkpoint_swin=True` (not in the paper; off by default) recomputes the Swin blocks during
+  backward instead of keeping their activations: the same values in less memory, for a GPU
+  whose memory the paper's size exceeds (`benchmarks/bench_models.py --option
+  checkpoint_swin=true` measures both sides).
 """
 
 from __future__ import annotations
@@ -74,11 +78,14 @@ class ResFormerLevel(nn.Module):
         side: int,
         window: int,
         drop_path: Sequence[float],
+        checkpoint_swin: bool,
     ) -> None:
         super().__init__()
         self.sequential = variant == "sequential"
         self.resnet = make_stage("basic", dim, dim, res_depth, stride=1)
-        self.swin = SwinStage(dim, swin_depth, num_heads, side, window, drop_path)
+        self.swin = SwinStage(
+            dim, swin_depth, num_heads, side, window, drop_path, checkpoint=checkpoint_swin
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         if self.sequential:
@@ -99,6 +106,7 @@ class ResFormerEncoder(nn.Module):
         num_heads: Sequence[int],
         window: int,
         drop_path_rate: float,
+        checkpoint_swin: bool,
     ) -> None:
         super().__init__()
         dims = [width * 2**i for i in range(4)]
@@ -120,6 +128,7 @@ class ResFormerEncoder(nn.Module):
                 img_size // 2 ** (i + 1),
                 window,
                 rates[i * swin_depth : (i + 1) * swin_depth],
+                checkpoint_swin,
             )
             for i in range(4)
         )
@@ -175,6 +184,7 @@ class ResFormer(MultiTaskModel):
         cls_hidden: int = 32,
         drop_path_rate: float = 0.1,
         use_dfe: bool = True,
+        checkpoint_swin: bool = False,
         **sizes: int,
     ) -> None:
         super().__init__(**sizes)
@@ -192,6 +202,7 @@ class ResFormer(MultiTaskModel):
             num_heads,
             window_size or img_size // 16,
             drop_path_rate,
+            checkpoint_swin,
         )
         self.decoder = ResFormerDecoder(width, use_dfe)
         self.seg_head = nn.Conv2d(width, num_seg_classes, 1)

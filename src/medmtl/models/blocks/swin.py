@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
+from torch.utils.checkpoint import checkpoint as activation_checkpoint
 
 from medmtl.models.blocks.transformer import DropPath, FeedForward
 
@@ -163,6 +164,7 @@ class SwinStage(nn.Module):
         side: int,
         window: int,
         drop_path: Sequence[float],
+        checkpoint: bool = False,
     ) -> None:
         super().__init__()
         self.blocks = nn.Sequential(
@@ -171,6 +173,18 @@ class SwinStage(nn.Module):
                 for i in range(depth)
             )
         )
+        self.checkpoint = checkpoint
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.blocks(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2).contiguous()
+        """With `checkpoint`, a training pass keeps only each block's input and recomputes the
+        block (attention maps included) during backward: less memory for more compute, the same
+        values (the random state of stochastic depth is replayed)."""
+        tokens = x.permute(0, 2, 3, 1)
+        recompute = self.checkpoint and self.training and torch.is_grad_enabled()
+        for block in self.blocks:
+            tokens = (
+                activation_checkpoint(block, tokens, use_reentrant=False)
+                if recompute
+                else block(tokens)
+            )
+        return tokens.permute(0, 3, 1, 2).contiguous()
