@@ -81,7 +81,9 @@ def test_an_unknown_command_is_an_error(tmp_path):
 
 def test_the_real_stages_compute_with_their_own_folders_only():
     train, table = stage_paths("train", ROOT), stage_paths("table", ROOT)
-    assert {"src/medmtl/models", "src/medmtl/training", "src/medmtl/conf"} <= set(train)
+    loop = {f"src/medmtl/training/{m}.py" for m in ("loop", "losses", "birads")}
+    assert {"src/medmtl/models", "src/medmtl/conf", *loop} <= set(train)
+    assert "src/medmtl/training/device_check.py" not in train  # `medmtl gpu-check` only
     assert not any(p.startswith(("src/medmtl/reporting", "src/medmtl/analysis")) for p in train)
     assert "src/medmtl/reporting/table_tex.py" in table
     assert not any(p.startswith(("src/medmtl/models", "src/medmtl/training")) for p in table)
