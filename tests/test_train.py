@@ -86,6 +86,21 @@ def _train_args(
     ]
 
 
+def test_seeding_turns_on_deterministic_kernels_without_loading_the_compiler() -> None:
+    """In a fresh interpreter: the flag `torch.use_deterministic_algorithms` sets is on (warn-only
+    off on the CPU), and torch._inductor, which that function would import, is not loaded."""
+    probe = (
+        "import sys, torch\n"
+        "from medmtl.training.loop import seed_everything\n"
+        "seed_everything(0, torch.device('cpu'))\n"
+        "print(torch.are_deterministic_algorithms_enabled(),"
+        " torch.is_deterministic_algorithms_warn_only_enabled(),"
+        " 'torch._inductor' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["True", "False", "False"]
+
+
 def test_train_writes_run_and_one_finished_mlflow_run(processed_synthetic, tracking_uri, tmp_path):
     from medmtl.cli import main
 

@@ -33,13 +33,17 @@ from medmtl.training.losses import MultiTaskLoss
 
 def seed_everything(seed: int, device: torch.device) -> None:
     """Seed python, numpy and torch; deterministic kernels (CUDA: warn where none exists, e.g.
-    bilinear-upsample backward, PyTorch issue 68961)."""
+    bilinear-upsample backward, PyTorch issue 68961).
+
+    The kernels' flag is set as `torch.use_deterministic_algorithms` sets it, without the
+    compiler's copy of it: that function imports `torch._inductor` (about 1 s of every job's
+    start-up here) only to set `inductor.config.deterministic`, and no job compiles."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     if device.type == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
+    torch._C._set_deterministic_algorithms(True, warn_only=device.type == "cuda")
 
 
 def autocast(device: torch.device) -> torch.autocast:
