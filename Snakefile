@@ -6,6 +6,7 @@
 # Every rule calls one `medmtl` subcommand; `dvc.yaml` runs the same commands (tests prove it).
 
 configfile: "params.yaml"
+report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
@@ -14,6 +15,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/stats.smk"
 include: "workflow/rules/tables.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
@@ -23,3 +25,4 @@ rule all:
         "results/tables/external.tex",
         "results/tables/table8.tex",
         "results/tables/table9.tex",
+        "results/figures/provenance.html",

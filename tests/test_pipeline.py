@@ -113,19 +113,25 @@ def test_snakemake_after_a_crash_and_dvc_give_the_same_outputs(tmp_path: Path) -
     commit(project, "dvc init")  # as a user would: the runs then record a clean work tree
     target = "results/tables/table4.tex"
     tables = [f"results/tables/{table}.tex" for table in ("table4", "table8", "table9")]
-    _kill_during_training(project, "snakemake", "--cores", "8", *tables)
+    targets = ["all"]  # Table 4, the ablation and external tables, the report's figures
+    _kill_during_training(project, "snakemake", "--cores", "8", *targets)
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
     locked = subprocess.run(
-        ["snakemake", "--cores", "8", *tables], cwd=project, env=env, capture_output=True, text=True
+        ["snakemake", "--cores", "8", *targets],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert locked.returncode != 0 and "--unlock" in locked.stdout + locked.stderr
     run(project, "snakemake", "--unlock")
-    run(project, "snakemake", "--cores", "8", *tables)
+    run(project, "snakemake", "--cores", "8", *targets)
     runs = sorted((m, str(s)) for m in MODELS + ABLATED for s in (0, 1))
     assert finished_training_runs(project) == runs  # one run per job: resumed, none lost
-    assert "Nothing to be done" in run(project, "snakemake", "--cores", "8", *tables)
+    assert "Nothing to be done" in run(project, "snakemake", "--cores", "8", *targets)
     for table in tables:  # every cell re-derives from the runs
         assert "PASS" in run(project, "medmtl", "audit", table)
+    _check_report_in_chromium(project)
     snakemake_outputs = _outputs(project)
     expected = sorted((m, str(s)) for m in MODELS for s in (0, 1))
     assert len(snakemake_outputs["predictions"]) == len(expected)
@@ -163,6 +169,53 @@ def test_snakemake_after_a_crash_and_dvc_give_the_same_outputs(tmp_path: Path) -
         assert dvc_plan <= snakemake_plan, edited  # Snakemake adds what depends on them
         source.write_bytes(original)
     assert _snakemake_plan(project, target, stage_of) == _dvc_plan(project, "table4") == set()
+
+
+REPORT_CATEGORIES = ("Table 4", "Ablations", "External validation", "Training",
+                     "Tests and ranks", "Provenance")  # fmt: skip
+FIGURES = {"curves.png", "per_image.png", "overlays.png", "classification.png",
+           "statistics.png", "external.png"}  # fmt: skip
+CHROMIUM_FLAGS = (  # headless as root on a closed network (../.library/env/machines/python.md)
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--virtual-time-budget=10000", "--enable-logging=stderr", "--v=0",
+)  # fmt: skip
+
+
+def _check_report_in_chromium(project: Path) -> None:
+    """Build `snakemake --report` and look at it as a person would, in headless Chromium: the
+    page runs without a script error, its menu holds every category, each figure is embedded
+    and not blank, and a screenshot is not blank (kept in $MEDMTL_ARTIFACTS when set)."""
+    import base64
+    import io
+
+    from matplotlib import image
+
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is not installed (.ci/run installs Debian's chromium package)"
+    report = project / "results/report.html"
+    run(project, "snakemake", "--report", str(report))
+    url, profile = report.as_uri(), project.parent / "chromium-profile"  # outside the work tree
+    shot = project / "results/report.png"
+    for extra in (["--dump-dom"], [f"--screenshot={shot}", "--window-size=1400,1000"]):
+        command = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *extra, url]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        errors = [line for line in done.stderr.splitlines() if "Uncaught" in line]
+        assert not errors, errors
+        if extra == ["--dump-dom"]:
+            missing = [c for c in REPORT_CATEGORIES if f">{c}<" not in done.stdout]
+            assert not missing, f"report menu lacks {missing}"
+    embedded = re.findall(r"data:image/png;[^,\"]*?filename=([^;\",]+);base64,([A-Za-z0-9+/=]+)",
+                          report.read_text())  # fmt: skip
+    assert {name for name, _ in embedded} == FIGURES
+    for name, data in embedded:
+        assert image.imread(io.BytesIO(base64.b64decode(data)))[..., :3].std() > 0.02, name
+    assert image.imread(shot)[..., :3].std() > 0.02, "blank screenshot"
+    if artifacts := os.environ.get("MEDMTL_ARTIFACTS"):
+        Path(artifacts).mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, Path(artifacts) / "report.png")
+        shutil.copy(report, Path(artifacts) / "report.html")
 
 
 def _dvc_stages(project: Path) -> dict[str, frozenset[str]]:

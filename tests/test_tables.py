@@ -2,14 +2,16 @@
 
 import math
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from medmtl import markdown, model_names
+from medmtl.errors import UserError
 from medmtl.evaluation.predictions import PredictionFile
-from medmtl.reporting import table_tex, tables, vs_paper
+from medmtl.reporting import table_html, table_tex, tables, vs_paper
 
 META = {
     "model": "he2020",
@@ -200,3 +202,56 @@ def test_table_compiles_with_pdflatex(pdflatex_compile):
     note = vs_paper.setting_note("isic2017", "paper")
     beside = vs_paper.render_vs_paper_tex(cells, "% vs paper\n", "tab:vs", note)
     assert pdflatex_compile(_render() + "\n" + beside) == ""
+
+
+class _Cells(HTMLParser):
+    """(text, span class or None) of every td, row by row, of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[tuple[str, str | None]]] = []
+        self._cell: list[str] | None = None
+        self._class: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "tr":
+            self.rows.append([])
+        elif tag == "td":
+            self._cell, self._class = [], None
+        elif tag == "span" and self._cell is not None:
+            self._class = dict(attrs).get("class")
+
+    def handle_endtag(self, tag):
+        if tag == "td":
+            self.rows[-1].append(("".join(self._cell), self._class))
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def test_the_html_page_holds_the_tex_tables_cells_highlights_and_marks():
+    tex = _render()
+    page = table_html.tex_to_html(tex)
+    parser = _Cells()
+    parser.feed(page)
+    html_rows = {row[0][0]: row[1:] for row in parser.rows if row}
+    for label, cells in table_tex.parse_table(tex).items():
+        expected = []
+        for rendered in cells:
+            number = table_tex.cell_number(rendered).replace(tables.PLUS_MINUS, " ± ")
+            marks = ("†" if tables.MARK in rendered else "") + (
+                "‡" if tables.SEED_MARK in rendered else ""
+            )
+            colour = re.match(r"\\textcolor\{(\w+)\}", rendered)
+            expected.append((number + marks, colour[1] if colour else None))
+        assert html_rows[label.replace("\\_", "_")] == expected, label
+    assert ">Segmentation<" in page and 'colspan="2"' in page  # the task spans
+    assert "Holm-adjusted p &lt; 0.001" in page and "$" not in page  # the caption, as text
+    assert "medmtl audit results/tables/table4.tex" in page  # the header comment
+
+
+def test_the_html_page_refuses_text_that_is_not_a_table():
+    with pytest.raises(UserError, match="not a medmtl table"):
+        table_html.tex_to_html("\\begin{table}\\end{table}")

@@ -118,6 +118,11 @@ def test_train_writes_run_and_one_finished_mlflow_run(processed_synthetic, track
         "seed": "3",
     }
     assert {k: tags.get(f"medmtl.{k}") for k in expected} == expected  # what the runs view shows
+    client = tracking.client(tracking_uri)
+    artifacts = {a.path for a in client.list_artifacts(record["mlflow_run_id"])}
+    assert {"history.csv", "config.yaml", "run.json"} <= artifacts  # curves.png: medmtl figures
+    experiment = client.get_experiment_by_name("medmtl")  # the UI opens on training runs
+    assert experiment.tags.get("mlflow.experimentKind") == "custom_model_development"
     # a finished job is not trained again
     assert main(_train_args(processed_synthetic, out, tracking_uri)) == 0
     assert json.loads((out / "run.json").read_text()) == record

@@ -26,6 +26,7 @@ COMMANDS = (
     "table",
     "external_table",
     "ablation_table",
+    "figures",
     "audit",
     "models",
     "gpu_check",

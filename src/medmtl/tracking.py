@@ -27,6 +27,7 @@ from medmtl.errors import UserError  # noqa: E402
 
 T = TypeVar("T")
 RUN_KEY_TAGS = ("medmtl.stage", "medmtl.output")
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")  # the UI reads it
 
 
 def _retry(
@@ -51,12 +52,16 @@ def client(uri: str) -> MlflowClient:
 
 def init_store(uri: str, experiment: str) -> str:
     """Create the store and the experiment if absent; return the experiment id. Run it once
-    before any parallel job (see module docstring)."""
+    before any parallel job (see module docstring). The experiment is tagged as model
+    training (`EXPERIMENT_KIND`), so `mlflow ui` opens on its runs, not on MLflow 3's GenAI
+    overview."""
     c = client(uri)
     found = _retry(lambda: c.get_experiment_by_name(experiment))
-    if found is not None:
-        return found.experiment_id
-    return _retry(lambda: c.create_experiment(experiment))
+    experiment_id = (
+        found.experiment_id if found else _retry(lambda: c.create_experiment(experiment))
+    )
+    _retry(lambda: c.set_experiment_tag(experiment_id, *EXPERIMENT_KIND))
+    return experiment_id
 
 
 def experiment_id(uri: str, experiment: str) -> str:
@@ -144,6 +149,11 @@ def log_dataset(
         lambda: client(uri).log_inputs(run_id, datasets=[entity]),
         transient=("locked", "unique constraint failed"),
     )
+
+
+def log_artifact(uri: str, run_id: str, path: str) -> None:
+    """Copy the file at `path` into the run's artifacts."""
+    _retry(lambda: client(uri).log_artifact(run_id, path))
 
 
 def finish_run(uri: str, run_id: str, status: str = "FINISHED") -> None:

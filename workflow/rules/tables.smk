@@ -6,6 +6,7 @@ rule table4:
         split=f"data/splits/{DATASET}.json",
     output:
         tex="results/tables/table4.tex",
+        html=report("results/tables/table4.html", caption="../report/table4.rst", category="Table 4"),
         provenance="results/tables/table4.provenance.json",
         vs_paper="results/tables/table4_vs_paper.tex",
         vs_paper_md="results/tables/table4_vs_paper.md",
@@ -20,6 +21,8 @@ rule external_table:
     input: "results/predictions/external"
     output:
         tex="results/tables/external.tex",
+        html=report("results/tables/external.html", caption="../report/external.rst",
+                    category="External validation"),
         provenance="results/tables/external.provenance.json",
         stats="results/stats/external.parquet",
         stats_md="results/stats/external.md",
@@ -36,6 +39,8 @@ rule ablation_table:
         split=f"data/splits/{DATASET}.json",
     output:
         tex="results/tables/{table}.tex",
+        html=report("results/tables/{table}.html", caption="../report/ablation.rst",
+                    category="Ablations"),
         provenance="results/tables/{table}.provenance.json",
         stats="results/ablations/stats/{table}.parquet",
         stats_md="results/ablations/stats/{table}.md",

@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from medmtl.pipeline.ablation import TABLES, run_name
     from medmtl.pipeline.params import load_params, validate_params
     from medmtl.reporting import ablation_table, provenance, table_tex, tables
+    from medmtl.reporting.table_html import write_html
 
     params = load_params(args.params)
     validate_params(params, " + ".join(map(str, args.params)))
@@ -73,5 +74,6 @@ def run(args: argparse.Namespace) -> int:
         prov_path,
         provenance.build_provenance(args.out, files, cells, *inputs, layout, comparisons),
     )
-    print(f"wrote {args.out}, {prov_path}, {args.stats} ({len(frame)} comparisons)")
+    written = f"{args.out}, {write_html(args.out)}, {prov_path}, {args.stats}"
+    print(f"wrote {written} ({len(frame)} comparisons)")
     return 0

@@ -129,25 +129,11 @@ def predict_run(
             differs from the one in run.json.
     """
     import numpy as np
-    import torch
 
-    from medmtl.errors import UserError
     from medmtl.evaluation.predict import predict_cases
-    from medmtl.hashing import file_sha256
-    from medmtl.models.inputs import Split, build_model, resolve_device
+    from medmtl.models.inputs import Split
 
-    if data.size != cfg.dataset.img_size:
-        raise UserError(
-            f"{data.directory}: arrays are {data.size} px but {run_dir} was trained at "
-            f"{cfg.dataset.img_size} px; preprocess at the training size"
-        )
-    device = resolve_device(cfg.device)
-    torch.set_num_threads(cfg.threads)
-    checkpoint = run_dir / record["checkpoint"]
-    if file_sha256(checkpoint) != record["checkpoint_sha256"]:
-        raise UserError(f"{checkpoint}: sha256 differs from the one in {run_dir / 'run.json'}")
-    model = build_model(cfg, len(record["class_names"])).to(device)
-    model.load_state_dict(torch.load(checkpoint, map_location=device, weights_only=True))
+    model, device = load_best(run_dir, record, cfg, data)
     images, masks, manifest_labels = data.select(ids)
     labels = manifest_labels if labels is None else labels
     frame = predict_cases(
@@ -162,6 +148,34 @@ def predict_run(
     frame.insert(0, "case_id", list(ids))
     frame.insert(1, "label", np.asarray(labels, dtype="int64"))
     return frame
+
+
+def load_best(run_dir: Path, record: dict, cfg: DictConfig, data: ProcessedData):
+    """The run's selected checkpoint in its model, on the run's device, to predict `data`.
+
+    Raises:
+        UserError: `data` is not at the run's input size, or the checkpoint's sha256 differs
+            from the one in run.json.
+    """
+    import torch
+
+    from medmtl.errors import UserError
+    from medmtl.hashing import file_sha256
+    from medmtl.models.inputs import build_model, resolve_device
+
+    if data.size != cfg.dataset.img_size:
+        raise UserError(
+            f"{data.directory}: arrays are {data.size} px but {run_dir} was trained at "
+            f"{cfg.dataset.img_size} px; preprocess at the training size"
+        )
+    device = resolve_device(cfg.device)
+    torch.set_num_threads(cfg.threads)
+    checkpoint = run_dir / record["checkpoint"]
+    if file_sha256(checkpoint) != record["checkpoint_sha256"]:
+        raise UserError(f"{checkpoint}: sha256 differs from the one in {run_dir / 'run.json'}")
+    model = build_model(cfg, len(record["class_names"])).to(device)
+    model.load_state_dict(torch.load(checkpoint, map_location=device, weights_only=True))
+    return model.eval(), device
 
 
 def prediction_metadata(record: dict, run_dir: Path, eval_set: str, subset: str) -> dict:

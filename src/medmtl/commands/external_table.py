@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from medmtl.analysis.stats_file import stats_metadata, write_stats
     from medmtl.pipeline.external import STATUS_FILE, read_status
     from medmtl.reporting import external_table, provenance
+    from medmtl.reporting.table_html import write_html
 
     status_path = args.predictions / STATUS_FILE
     status = read_status(status_path)
@@ -60,5 +61,6 @@ def run(args: argparse.Namespace) -> int:
     )
     provenance.write_provenance(prov_path, document)
     missing = [e["name"] for e in status["sets"] if not e["available"]]
-    print(f"wrote {args.out}, {prov_path}, {args.stats}; not available: {missing or 'none'}")
+    written = f"{args.out}, {write_html(args.out)}, {prov_path}, {args.stats}"
+    print(f"wrote {written}; not available: {missing or 'none'}")
     return 0

@@ -32,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from medmtl.evaluation.predictions import group_by_model, load_eval_set
     from medmtl.pipeline.params import load_params
     from medmtl.reporting import provenance, table_tex, tables, vs_paper
+    from medmtl.reporting.table_html import write_html
 
     params = load_params(args.params) if args.params else {}
     files = load_eval_set(args.predictions, params.get("models"), params.get("seeds"))
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         prov_path,
         provenance.build_provenance(args.out, files, cells, *inputs, layout, comparisons),
     )
-    written = [args.out, prov_path]
+    written = [args.out, write_html(args.out), prov_path]
     if args.vs_paper:
         note = vs_paper.setting_note(meta["dataset"], meta["profile"])
         vs_tex = vs_paper.render_vs_paper_tex(cells, header, f"{args.label}_vs_paper", note)

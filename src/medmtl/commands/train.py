@@ -165,6 +165,7 @@ def close_run(cfg, out: Path, record: dict, state, seconds: float) -> dict:
     best = {"best_val_loss": state.best_val_loss, "best_epoch": state.best_epoch}
     tracking.log_metrics(uri, run_id, best, state.epoch)
     tracking.log_text(uri, run_id, json.dumps(record, indent=2), "run.json")
+    tracking.log_artifact(uri, run_id, str(out / "history.csv"))  # its figure: `medmtl figures`
     tracking.finish_run(uri, run_id)
     tmp = out / "run.json.tmp"
     tmp.write_text(json.dumps(record, indent=2) + "\n")

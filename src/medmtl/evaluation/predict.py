@@ -28,6 +28,16 @@ def pixel_counts(pred: Tensor, truth: Tensor) -> tuple[int, int, int]:
 
 
 @torch.no_grad()
+def probabilities(model: nn.Module, images: Tensor, device: torch.device) -> tuple[Tensor, Tensor]:
+    """Class probabilities (B, C) and foreground probability (B, S, S) of uint8 images
+    (B, 3, S, S), on the CPU: softmax over the logits, foreground = 1 - background (fp32, so
+    CPU and GPU numbers agree)."""
+    out = model(normalise(images.to(device)))
+    probs = out.cls_logits.float().softmax(1).cpu()
+    return probs, 1.0 - out.seg_logits.float().softmax(1)[:, 0].cpu()
+
+
+@torch.no_grad()
 def predict_cases(
     model: nn.Module,
     data: Split,
@@ -48,9 +58,7 @@ def predict_cases(
     rows = []
     for start in range(0, len(data), batch_size):
         sl = slice(start, start + batch_size)
-        out = model(normalise(data.images[sl].to(device)))  # fp32: CPU and GPU numbers agree
-        probs = out.cls_logits.float().softmax(1).cpu()
-        foreground = 1.0 - out.seg_logits.float().softmax(1)[:, 0].cpu()
+        probs, foreground = probabilities(model, data.images[sl], device)
         for j in range(len(probs)):
             i = start + j
             truth = native_mask(i)

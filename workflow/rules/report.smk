@@ -1,0 +1,23 @@
+FIGURES = ("curves", "per_image", "overlays", "classification", "statistics", "external")
+CATEGORY = {  # the report's sections (snakemake --report results/report.html)
+    "curves": "Training", "per_image": "Table 4", "overlays": "Table 4",
+    "classification": "Table 4", "statistics": "Tests and ranks", "external": "External validation",
+}
+
+
+rule figures:
+    # The report's figures and provenance page of {EVAL_SET} (medmtl.reporting.figures)
+    input:
+        predictions=predictions(EVAL_SET),
+        stats=f"results/stats/{EVAL_SET}.parquet",
+        external="results/predictions/external",
+        table="results/tables/table4.tex",
+    output:
+        **{name: report(f"results/figures/{name}.png", caption=f"../report/{name}.rst",
+                        category=CATEGORY[name]) for name in FIGURES},
+        provenance=report("results/figures/provenance.html", caption="../report/provenance.rst",
+                          category="Provenance"),
+    params: code=stage_fingerprint("figures")
+    log: "logs/figures.log"
+    benchmark: "results/benchmarks/figures.tsv"
+    shell: f"medmtl figures --predictions results/predictions/{EVAL_SET} --params {PARAMS} --pairwise results/stats/{EVAL_SET}_pairwise.parquet --ranks results/stats/{EVAL_SET}_ranks.parquet --external {{input.external}} --table {{input.table}} --out results/figures > {{log}} 2>&1"
