@@ -5,7 +5,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: setup demo test gpu-check lint bench clean
+.PHONY: setup demo report test gpu-check lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -17,6 +17,11 @@ $(VENV)/.installed: pyproject.toml requirements.lock.txt
 
 demo: setup  ## the main job on the embedded synthetic default (profile demo)
 	snakemake --cores 8 results/tables/table4.tex
+
+report: setup  ## every table and figure, then the self-contained HTML report (+ PDF of the tables)
+	snakemake --cores 8 all
+	snakemake --report results/report.html
+	if command -v pdflatex >/dev/null; then medmtl pdf results/tables/*.tex --out results/tables/tables.pdf; fi
 
 test: setup  ## the whole test suite, as CI runs it
 	ruff check src tests benchmarks

@@ -79,27 +79,22 @@ def one_torch_thread():
 
 @pytest.fixture
 def pdflatex_compile(tmp_path: Path):
-    """A function compiling LaTeX tables (booktabs, xcolor) into a PDF with pdflatex; it
-    returns pdflatex's log on failure, "" on success. Skips when pdflatex is not installed
-    (`.ci/run` installs it, so CI always compiles)."""
+    """A function compiling LaTeX tables (booktabs, xcolor) into a PDF with pdflatex
+    (`medmtl pdf`'s code); it returns pdflatex's log on failure, "" on success. Skips when
+    pdflatex is not installed (`.ci/run` installs it, so CI always compiles)."""
     import shutil
-    import subprocess
+
+    from medmtl.errors import UserError
+    from medmtl.reporting.table_pdf import compile_tables
 
     if shutil.which("pdflatex") is None:
         pytest.skip("pdflatex not installed")
 
-    def compile_tables(body: str) -> str:
-        preamble = [r"\documentclass{article}", r"\usepackage{booktabs}", r"\usepackage{xcolor}"]
-        document = [*preamble, r"\begin{document}", body, r"\end{document}"]
-        (tmp_path / "doc.tex").write_text("\n".join(document))
-        result = subprocess.run(
-            ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        ok = result.returncode == 0 and (tmp_path / "doc.pdf").is_file()
-        return "" if ok else result.stdout[-2000:]
+    def compile_body(body: str) -> str:
+        try:
+            compile_tables([body], tmp_path / "doc.pdf")
+        except UserError as err:
+            return str(err)
+        return ""
 
-    return compile_tables
+    return compile_body

@@ -255,3 +255,16 @@ def test_the_html_page_holds_the_tex_tables_cells_highlights_and_marks():
 def test_the_html_page_refuses_text_that_is_not_a_table():
     with pytest.raises(UserError, match="not a medmtl table"):
         table_html.tex_to_html("\\begin{table}\\end{table}")
+
+
+def test_medmtl_pdf_compiles_tables_and_names_a_broken_one(pdflatex_compile, tmp_path, capsys):
+    from medmtl.cli import main
+
+    good, broken = tmp_path / "table4.tex", tmp_path / "broken.tex"
+    good.write_text(_render())
+    broken.write_text(_render().replace(r"\end{tabular}", ""))
+    assert main(["pdf", str(good), "--out", str(tmp_path / "t.pdf")]) == 0
+    assert (tmp_path / "t.pdf").read_bytes().startswith(b"%PDF")
+    assert main(["pdf", str(good), str(broken), "--out", str(tmp_path / "b.pdf")]) == 2
+    assert "pdflatex failed on b.pdf" in capsys.readouterr().err
+    assert not (tmp_path / "b.pdf").exists()

@@ -27,6 +27,7 @@ COMMANDS = (
     "external_table",
     "ablation_table",
     "figures",
+    "pdf",
     "audit",
     "models",
     "gpu_check",
