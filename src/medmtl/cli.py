@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import traceback
 
+from medmtl.credentials import redact
 from medmtl.errors import UserError
 
 COMMANDS = (
@@ -56,8 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args) or 0
     except UserError as err:
-        print(f"medmtl {args.command}: error: {err}", file=sys.stderr)
+        print(f"medmtl {args.command}: error: {redact(str(err))}", file=sys.stderr)
         return 2
+    except Exception:  # a library's message may hold a store URI with its password
+        print(redact(traceback.format_exc()), file=sys.stderr, end="")
+        return 1
 
 
 if __name__ == "__main__":

@@ -18,11 +18,14 @@ from typing import TypeVar
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
+# MLflow prints "View run ... at: <tracking URI>" when a run ends, password included.
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 from mlflow.entities import Metric, Param, RunTag  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
+from medmtl.credentials import redact  # noqa: E402
 from medmtl.errors import UserError  # noqa: E402
 
 T = TypeVar("T")
@@ -50,6 +53,13 @@ def client(uri: str) -> MlflowClient:
     return MlflowClient(tracking_uri=uri)
 
 
+def store_uri(configured: str) -> str:
+    """The store a stage talks to: `MLFLOW_TRACKING_URI` from the environment when set (the
+    way to hand a stage credentials), else `configured` (params.yaml `tracking.uri`, or the
+    redacted URI a run recorded)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or configured
+
+
 def init_store(uri: str, experiment: str) -> str:
     """Create the store and the experiment if absent; return the experiment id. Run it once
     before any parallel job (see module docstring). The experiment is tagged as model
@@ -69,7 +79,8 @@ def experiment_id(uri: str, experiment: str) -> str:
     found = _retry(lambda: client(uri).get_experiment_by_name(experiment))
     if found is None:
         raise UserError(
-            f"MLflow experiment {experiment!r} not found at {uri}: run `medmtl init-tracking` first"
+            f"MLflow experiment {experiment!r} not found at {redact(uri)}: run "
+            "`medmtl init-tracking` first"
         )
     return found.experiment_id
 

@@ -1,10 +1,10 @@
 rule init_tracking:
     # Create the MLflow store and experiment before any parallel job
     output: "results/tracking.json"
-    params: code=stage_fingerprint("init-tracking")
+    params: code=stage_fingerprint("init-tracking"), uri=config["tracking"]["uri"]
     log: "logs/init_tracking.log"
     benchmark: "results/benchmarks/init_tracking.tsv"
-    shell: "medmtl init-tracking --out {output} > {log} 2>&1"
+    shell: "medmtl init-tracking --uri {params.uri} --out {output} > {log} 2>&1"
 
 
 rule train:
@@ -22,12 +22,13 @@ rule train:
         ablation=lambda w: w.get("ablation", "none"),
         profile=config["profile"],
         device=config["train"]["device"],
+        tracking_uri=config["tracking"]["uri"],
     threads: config["train"]["threads"]
     resources:
         gpu=lambda w: 0 if config["train"]["device"] == "cpu" else 1,
     log: "logs/train/{dataset}/{model}/seed{seed}.log"
     benchmark: "results/benchmarks/train/{dataset}/{model}/seed{seed}.tsv"
-    shell: "medmtl train profile={params.profile} dataset={wildcards.dataset} model={wildcards.model} ablation={params.ablation} seed={wildcards.seed} data_dir={input.data} split_file={input.split} out={params.run_dir} threads={threads} device={params.device} > {log} 2>&1"
+    shell: "medmtl train profile={params.profile} dataset={wildcards.dataset} model={wildcards.model} ablation={params.ablation} seed={wildcards.seed} data_dir={input.data} split_file={input.split} out={params.run_dir} threads={threads} device={params.device} tracking.uri={params.tracking_uri} > {log} 2>&1"
 
 
 # Paper Tables 8 and 9: the same job with one switch of conf/ablation/ on (medmtl.pipeline.ablation)

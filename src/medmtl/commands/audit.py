@@ -12,7 +12,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("tex", type=Path, help="results/tables/<name>.tex")
     parser.add_argument("--cell", metavar="MODEL,METRIC", help="print one cell's full lineage")
     parser.add_argument(
-        "--tracking-uri", help="MLflow store to ask (default: the one each run recorded)"
+        "--tracking-uri",
+        help="MLflow store to ask (default: MLFLOW_TRACKING_URI, else the one each run recorded)",
     )
     parser.set_defaults(func=run)
 
@@ -23,7 +24,8 @@ def run(args: argparse.Namespace) -> int:
     from medmtl.errors import UserError
     from medmtl.reporting import audit
 
-    report = audit.audit_table(args.tex, tracking.run_status, args.tracking_uri)
+    uri = args.tracking_uri or tracking.store_uri("")  # "": each run's recorded store
+    report = audit.audit_table(args.tex, tracking.run_status, uri or None)
     findings = report.findings
     if args.cell:
         model, sep, metric = (part.strip() for part in args.cell.partition(","))

@@ -197,7 +197,7 @@ def log_evaluation(record: dict, eval_set: str, out: Path, experiment: str, metr
     from medmtl import tracking
     from medmtl.hashing import file_sha256, git_state
 
-    uri = record["tracking_uri"]
+    uri = tracking.store_uri(record["tracking_uri"])
     name = f"{record['model']}-seed{record['seed']}-{eval_set}"
     run_id = tracking.start_run(uri, experiment, name, {
         "medmtl.stage": f"evaluate:{eval_set}", "medmtl.output": str(out),

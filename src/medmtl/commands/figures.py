@@ -104,7 +104,8 @@ def _attach_run_curves(files) -> None:
             for f, curve in zip(by_seed, runs, strict=True):
                 path = save(curves_figure({model: [curve]}), Path(tmp) / "curves.png",
                             footer_text([f]))  # fmt: skip
-                tracking.log_artifact(f.meta["tracking_uri"], f.meta["run_id"], str(path))
+                uri = tracking.store_uri(f.meta["tracking_uri"])
+                tracking.log_artifact(uri, f.meta["run_id"], str(path))
 
 
 def _overlays(files, dsc, reference):

@@ -15,7 +15,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "init-tracking", help="create the MLflow store and experiment", description=HELP
     )
-    p.add_argument("--uri", default="sqlite:///mlflow.db", help="MLflow tracking URI")
+    p.add_argument(
+        "--uri",
+        default="sqlite:///mlflow.db",
+        help="MLflow tracking URI (params.yaml tracking.uri); MLFLOW_TRACKING_URI overrides it",
+    )
     p.add_argument("--experiment", default="medmtl", help="experiment name")
     p.add_argument("--out", required=True, type=Path, help="marker json to write")
     p.set_defaults(func=run)
@@ -23,11 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from medmtl import tracking
+    from medmtl.credentials import redact
 
-    experiment_id = tracking.init_store(args.uri, args.experiment)
+    experiment_id = tracking.init_store(tracking.store_uri(args.uri), args.experiment)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     record = {
-        "tracking_uri": args.uri,
+        "tracking_uri": redact(tracking.store_uri(args.uri)),
         "experiment": args.experiment,
         "experiment_id": experiment_id,
     }

@@ -35,6 +35,7 @@ def train_job(cfg) -> dict:
     import torch
 
     from medmtl import tracking
+    from medmtl.credentials import redact
     from medmtl.data.processed import load_processed
     from medmtl.data.splits import load_splits
     from medmtl.models.inputs import Split, build_model, resolve_device
@@ -49,6 +50,8 @@ def train_job(cfg) -> dict:
         print(f"{out}/run.json exists: training finished, nothing to do")
         return json.loads((out / "run.json").read_text())
     out.mkdir(parents=True, exist_ok=True)
+    uri = tracking.store_uri(cfg.tracking.uri)  # connections only; every record is redacted
+    cfg.tracking.uri = redact(uri)
     started = time.perf_counter()
     device = resolve_device(cfg.device)
     torch.set_num_threads(cfg.threads)
@@ -79,15 +82,15 @@ def train_job(cfg) -> dict:
     record = provenance_record(cfg, data, device)
     if (out / "last.pt").exists():
         state = restore(out / "last.pt", model, loss_fn, optimiser, gen)
-        tracking.resume_run(cfg.tracking.uri, state.mlflow_run_id)
+        tracking.resume_run(uri, state.mlflow_run_id)
         print(f"resuming {out} after epoch {state.epoch}", flush=True)
-        if caught_up := tracking.log_history(cfg.tracking.uri, state.mlflow_run_id, state.history):
+        if caught_up := tracking.log_history(uri, state.mlflow_run_id, state.history):
             print(f"logged epoch(s) {caught_up} to MLflow (checkpointed, not logged)", flush=True)
     else:
-        state = TrainState(mlflow_run_id=open_mlflow_run(cfg, record, data, splits["train"]))
+        state = TrainState(mlflow_run_id=open_mlflow_run(cfg, uri, record, data, splits["train"]))
     record["resumed_from_epoch"] = state.epoch  # 0: this attempt started from scratch
     (out / "config.yaml").write_text(record.pop("config_yaml"))
-    uri, run_id = cfg.tracking.uri, state.mlflow_run_id
+    run_id = state.mlflow_run_id
     state = fit(
         model, loss_fn, optimiser, train, val, epochs=t.epochs, batch_size=t.batch_size,
         eval_batch_size=t.eval_batch_size, gen=gen, device=device,
@@ -95,7 +98,7 @@ def train_job(cfg) -> dict:
         on_epoch=lambda epoch, metrics: tracking.log_metrics(uri, run_id, metrics, epoch),
     )  # fmt: skip
     pd.DataFrame(state.history).to_csv(out / "history.csv", index=False)
-    return close_run(cfg, out, record, state, time.perf_counter() - started)
+    return close_run(cfg, uri, out, record, state, time.perf_counter() - started)
 
 
 def provenance_record(cfg, data, device) -> dict:
@@ -120,14 +123,14 @@ def provenance_record(cfg, data, device) -> dict:
     }  # fmt: skip
 
 
-def open_mlflow_run(cfg, record: dict, data, train_ids: list[str]) -> str:
-    """Start the MLflow run of this job: tags, flattened config, config file, training data."""
+def open_mlflow_run(cfg, uri: str, record: dict, data, train_ids: list[str]) -> str:
+    """Start the MLflow run of this job in the store at `uri`: tags, flattened config, config
+    file, training data."""
     import pandas as pd
     from omegaconf import OmegaConf
 
     from medmtl import tracking
 
-    uri = cfg.tracking.uri
     run_id = tracking.start_run(uri, cfg.tracking.experiment, f"{record['model']}-seed{cfg.seed}", {
         "medmtl.stage": "train", "medmtl.output": str(cfg.out),
         "medmtl.dataset": cfg.dataset.name, "medmtl.model": record["model"],
@@ -149,8 +152,9 @@ def open_mlflow_run(cfg, record: dict, data, train_ids: list[str]) -> str:
     return run_id
 
 
-def close_run(cfg, out: Path, record: dict, state, seconds: float) -> dict:
-    """Write run.json (last, atomically: its presence means "finished") and finish the run."""
+def close_run(cfg, uri: str, out: Path, record: dict, state, seconds: float) -> dict:
+    """Write run.json (last, atomically: its presence means "finished") and finish the run in
+    the store at `uri`."""
     from medmtl import tracking
     from medmtl.hashing import file_sha256
 
@@ -161,7 +165,7 @@ def close_run(cfg, out: Path, record: dict, state, seconds: float) -> dict:
         "best_val_loss": state.best_val_loss, "epochs": state.epoch,
         "wall_seconds_last_attempt": round(seconds, 2),
     }  # fmt: skip
-    uri, run_id = cfg.tracking.uri, state.mlflow_run_id
+    run_id = state.mlflow_run_id
     best = {"best_val_loss": state.best_val_loss, "best_epoch": state.best_epoch}
     tracking.log_metrics(uri, run_id, best, state.epoch)
     tracking.log_text(uri, run_id, json.dumps(record, indent=2), "run.json")

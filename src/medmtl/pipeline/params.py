@@ -102,6 +102,7 @@ def validate_params(params: Mapping, where: str = "params.yaml") -> None:
         "baseline_model",
         "seeds",
         "splits",
+        "tracking",
         "train",
         "evaluate",
         "stats",
@@ -128,6 +129,9 @@ def validate_params(params: Mapping, where: str = "params.yaml") -> None:
         or len(set(seeds)) != len(seeds)
     ):
         raise UserError(f"{where}: seeds: {seeds!r} must be distinct non-negative integers")
+    uri = params["tracking"].get("uri") if isinstance(params["tracking"], Mapping) else None
+    if not isinstance(uri, str) or "://" not in uri:
+        raise UserError(f"{where}: tracking.uri: {uri!r} must be an MLflow tracking URI")
     alpha = params["stats"].get("alpha")
     if not isinstance(alpha, float) or not 0 < alpha < 1:
         raise UserError(f"{where}: stats.alpha: {alpha!r} must be a number in (0, 1)")

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from medmtl.credentials import redact
 from medmtl.errors import UserError
 from medmtl.evaluation.predictions import PredictionFile, read_prediction_file
 from medmtl.hashing import file_sha256
@@ -71,7 +72,7 @@ def run_status_finding(
 ) -> Finding:
     uri = tracking_uri or run["tracking_uri"]
     status = run_status(uri, run["run_id"])
-    name = f"MLflow run {run['run_id']} ({uri})"
+    name = f"MLflow run {run['run_id']} ({redact(uri)})"
     if status is None:
         return Finding(
             MISSING, subject, f"{name} does not exist, was deleted, or the store is gone"
