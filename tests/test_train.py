@@ -108,6 +108,7 @@ def test_train_writes_run_and_one_finished_mlflow_run(processed_synthetic, track
     assert main(_train_args(processed_synthetic, out, tracking_uri)) == 0
     record = json.loads((out / "run.json").read_text())
     assert record["selection_subset"] == "val" and record["epochs"] == 2
+    assert record["device"] == "cpu" and record["gpu"] is None
     assert {"best.pt", "last.pt", "config.yaml", "history.csv"} <= {p.name for p in out.iterdir()}
     assert tracking.run_status(tracking_uri, record["mlflow_run_id"]) == "FINISHED"
     tags = tracking.client(tracking_uri).get_run(record["mlflow_run_id"]).data.tags

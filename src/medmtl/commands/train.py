@@ -41,6 +41,7 @@ def train_job(cfg) -> dict:
     from medmtl.models.inputs import Split, build_model, resolve_device
     from medmtl.pipeline.ablation import check_applies
     from medmtl.training.birads import BiradsConsistency, malignant_index
+    from medmtl.training.gpu_slots import claim_for_job
     from medmtl.training.loop import TrainState, fit, restore, seed_everything
     from medmtl.training.losses import MultiTaskLoss, inverse_frequency_weights
 
@@ -53,6 +54,7 @@ def train_job(cfg) -> dict:
     uri = tracking.store_uri(cfg.tracking.uri)  # connections only; every record is redacted
     cfg.tracking.uri = redact(uri)
     started = time.perf_counter()
+    gpu_index, gpu_lock = claim_for_job(cfg.device)  # before torch initialises CUDA
     device = resolve_device(cfg.device)
     torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed, device)
@@ -79,7 +81,7 @@ def train_job(cfg) -> dict:
     )  # fmt: skip
     gen = torch.Generator().manual_seed(cfg.seed)
 
-    record = provenance_record(cfg, data, device)
+    record = provenance_record(cfg, data, device, gpu_index)
     if (out / "last.pt").exists():
         state = restore(out / "last.pt", model, loss_fn, optimiser, gen)
         tracking.resume_run(uri, state.mlflow_run_id)
@@ -98,11 +100,15 @@ def train_job(cfg) -> dict:
         on_epoch=lambda epoch, metrics: tracking.log_metrics(uri, run_id, metrics, epoch),
     )  # fmt: skip
     pd.DataFrame(state.history).to_csv(out / "history.csv", index=False)
-    return close_run(cfg, uri, out, record, state, time.perf_counter() - started)
+    record = close_run(cfg, uri, out, record, state, time.perf_counter() - started)
+    if gpu_lock is not None:
+        gpu_lock.close()  # the kernel would release it at exit anyway
+    return record
 
 
-def provenance_record(cfg, data, device) -> dict:
-    """What run.json says of the run's inputs: code, data, split, config, software, device."""
+def provenance_record(cfg, data, device, gpu_index: int | None = None) -> dict:
+    """What run.json says of the run's inputs: code, data, split, config, software, device
+    (for a GPU: its name, physical index, CUDA and driver versions)."""
     import numpy as np
     import torch
 
@@ -118,9 +124,27 @@ def provenance_record(cfg, data, device) -> dict:
         "git_commit": commit, "git_dirty": dirty, "data_sha256": data.sha256(),
         "split_sha256": file_sha256(Path(cfg.split_file)), "config_sha256": config_sha256(cfg),
         "config_yaml": config_yaml(cfg), "class_names": list(data.class_names),
-        "device": str(device), "threads": cfg.threads, "torch": torch.__version__,
+        "device": str(device), "gpu": gpu_record(device, gpu_index),
+        "threads": cfg.threads, "torch": torch.__version__,
         "numpy": np.__version__, "python": platform.python_version(),
     }  # fmt: skip
+
+
+def gpu_record(device, gpu_index: int | None) -> dict | None:
+    """The GPU a CUDA run used (None on the CPU): name, physical index (the claimed one, else
+    the visible index), CUDA and driver versions."""
+    import torch
+
+    from medmtl.training.gpu_slots import driver_version
+
+    if device.type != "cuda":
+        return None
+    return {
+        "name": torch.cuda.get_device_name(device),
+        "index": gpu_index if gpu_index is not None else (device.index or 0),
+        "cuda": torch.version.cuda,
+        "driver": driver_version(),
+    }
 
 
 def open_mlflow_run(cfg, uri: str, record: dict, data, train_ids: list[str]) -> str:
@@ -140,6 +164,7 @@ def open_mlflow_run(cfg, uri: str, record: dict, data, train_ids: list[str]) -> 
         "medmtl.git_dirty": str(record["git_dirty"]),
         **{f"medmtl.{k}": record[k] for k in ("data_sha256", "split_sha256", "config_sha256",
                                                "device")},
+        **({"medmtl.gpu": json.dumps(record["gpu"])} if record["gpu"] else {}),
     })  # fmt: skip
     config = OmegaConf.to_container(cfg, resolve=True)
     tracking.log_params(uri, run_id, pd.json_normalize(config, sep=".").iloc[0].to_dict())
