@@ -1,14 +1,17 @@
-"""A real MLflow server as the tracking store: `mlflow server --app-name basic-auth` on
-127.0.0.1 only, credentials in the tracking URI. The stages train, evaluate and audit against
-it, and no record, log or error message holds the password."""
+"""A real MLflow server as the tracking store: PostgreSQL (Debian's package; `.ci/run` installs
+it) behind `mlflow server --app-name basic-auth`, both on 127.0.0.1 only, credentials in the
+tracking URI. The stages train and evaluate against it, and no record, log or error message
+holds the password."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -29,16 +32,51 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _as_postgres(*command: str) -> list[str]:
+    """`command` as the postgres user (PostgreSQL refuses to run as root)."""
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else list(command)
+
+
 @pytest.fixture
-def server(tmp_path: Path):
-    """(URI with the credentials, URI without, process) of a basic-auth MLflow server."""
+def postgres():
+    """The URI of a fresh PostgreSQL database `mlflow` (password authentication, 127.0.0.1
+    only), in a cluster of its own that is removed afterwards."""
+    bins = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+    assert bins, "PostgreSQL is not installed (.ci/run installs Debian's postgresql package)"
+    pg = bins[-1]
+    root = Path(tempfile.mkdtemp(prefix="medmtl-pg-"))  # outside pytest's root-only tmp
+    data, port = root / "data", _free_port()
+    (root / "password").write_text(PASSWORD)
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+    run = {"check": True, "capture_output": True}
+    initdb = [str(pg / "initdb"), "-D", str(data), "-U", "mlflow", "--auth=scram-sha-256"]
+    subprocess.run(_as_postgres(*initdb, f"--pwfile={root / 'password'}"), **run)
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1"
+    subprocess.run(_as_postgres(str(pg / "pg_ctl"), "-D", str(data), "-o", options, "-w",
+                                "-l", str(root / "log"), "start"), **run)  # fmt: skip
+    try:
+        env = {**os.environ, "PGPASSWORD": PASSWORD}
+        subprocess.run([str(pg / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "mlflow",
+                        "mlflow"], env=env, **run)  # fmt: skip
+        yield f"postgresql://mlflow:{PASSWORD}@127.0.0.1:{port}/mlflow"
+    finally:
+        subprocess.run(_as_postgres(str(pg / "pg_ctl"), "-D", str(data), "-m", "immediate",
+                                    "stop"), capture_output=True)  # fmt: skip
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def server(tmp_path: Path, postgres: str):
+    """(URI with the credentials, URI without, process) of a basic-auth MLflow server whose
+    backend store is `postgres`."""
     port = _free_port()
     env = {**os.environ, "MLFLOW_AUTH_ADMIN_PASSWORD": PASSWORD,
            "MLFLOW_FLASK_SERVER_SECRET_KEY": "test-only-key"}  # fmt: skip
     log = (tmp_path / "server.log").open("w")
     process = subprocess.Popen(
         [BIN / "mlflow", "server", "--app-name", "basic-auth", "--host", "127.0.0.1",
-         "--port", str(port), "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+         "--port", str(port), "--backend-store-uri", postgres,
          "--artifacts-destination", str(tmp_path / "artifacts")],
         cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
@@ -63,7 +101,7 @@ def _medmtl(*args: str, **env_vars: str) -> subprocess.CompletedProcess:
 
 
 def test_stages_use_a_password_protected_server_and_record_no_password(
-    server, processed_synthetic, tmp_path
+    server, postgres, processed_synthetic, tmp_path
 ):
     uri, redacted, _ = server
     data_dir, split_file = processed_synthetic
@@ -104,6 +142,11 @@ def test_stages_use_a_password_protected_server_and_record_no_password(
     ]
     assert not leaks
     assert pd.read_parquet(predictions).shape[0] > 0
+    import psycopg2  # the runs are rows of the PostgreSQL store behind the server
+
+    with psycopg2.connect(postgres) as db, db.cursor() as cursor:
+        cursor.execute("SELECT status FROM runs ORDER BY status")
+        assert cursor.fetchall() == [("FINISHED",), ("FINISHED",)]
     assert redacted in (run_dir / "run.json").read_text()
 
 
