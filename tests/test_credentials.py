@@ -42,3 +42,9 @@ def test_params_need_a_tracking_uri():
     for bad in ({"uri": "mlflow.db"}, {}, "sqlite:///mlflow.db"):
         with pytest.raises(UserError, match="tracking.uri: .* must be an MLflow tracking URI"):
             validate_params({**params, "tracking": bad})
+    secret = {"uri": "postgresql://alice:s3cret@db/mlflow"}
+    with pytest.raises(UserError, match="'postgresql://alice@db/mlflow' holds a password") as err:
+        validate_params({**params, "tracking": secret})
+    assert "s3cret" not in str(err.value)
+    with pytest.raises(UserError, match="a shell would read"):
+        validate_params({**params, "tracking": {"uri": "postgresql://h/db?a=1&b=2"}})

@@ -133,6 +133,11 @@ def test_inputs_average_per_image_values_over_seeds_and_read_each_runs_curve(tmp
     assert dsc.loc["y", "he2020"] == pytest.approx(100 * (60 / 70 + 180 / 190) / 2)
     ensembles, labels = inputs.seed_ensembles(files)
     assert ensembles["he2020"].shape == (2, 3) and list(labels) == [0, 1]
+    flipped = files[1].frame.iloc[::-1].reset_index(drop=True)  # same cases, other row order
+    flipped[["prob_nevus", "prob_melanoma"]] = [[0.3, 0.6], [0.9, 0.0]]  # y, x
+    files[1] = PredictionFile(files[1].path, "1", flipped, files[1].meta)
+    ensembles, _ = inputs.seed_ensembles(files)
+    np.testing.assert_allclose(ensembles["he2020"][:, :2], [[0.85, 0.05], [0.25, 0.65]])  # x, y
     curves = inputs.run_curves(files)
     assert [best for _, best in curves["he2020"]] == [3, 4]
 

@@ -252,6 +252,10 @@ def test_the_html_page_holds_the_tex_tables_cells_highlights_and_marks():
     assert "medmtl audit results/tables/table4.tex" in page  # the header comment
 
 
+def test_inline_latex_keeps_escaped_tildes_and_turns_ties_into_spaces():
+    assert table_html.inline(r"a\textasciitilde{}b Sec.~4 $p < 0.1$") == "a~b Sec. 4 p &lt; 0.1"
+
+
 def test_the_html_page_refuses_text_that_is_not_a_table():
     with pytest.raises(UserError, match="not a medmtl table"):
         table_html.tex_to_html("\\begin{table}\\end{table}")

@@ -129,6 +129,28 @@ def test_train_writes_run_and_one_finished_mlflow_run(processed_synthetic, track
     assert json.loads((out / "run.json").read_text()) == record
 
 
+def test_a_finished_job_rerun_against_another_store_registers_there(
+    processed_synthetic, tracking_uri, tmp_path
+):
+    """tracking.uri changed after training: the rerun job (run.json gone, last.pt kept) trains
+    nothing, opens a run in the new store and logs the whole saved history there."""
+    from medmtl.cli import main
+
+    out = tmp_path / "run"
+    assert main(_train_args(processed_synthetic, out, tracking_uri)) == 0
+    first = json.loads((out / "run.json").read_text())
+    (out / "run.json").unlink()
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    tracking.init_store(other, "medmtl")
+    assert main(_train_args(processed_synthetic, out, other)) == 0
+    second = json.loads((out / "run.json").read_text())
+    assert second["checkpoint_sha256"] == first["checkpoint_sha256"]  # nothing trained again
+    assert second["tracking_uri"] == other and second["mlflow_run_id"] != first["mlflow_run_id"]
+    assert tracking.run_status(other, second["mlflow_run_id"]) == "FINISHED"
+    history = tracking.client(other).get_metric_history(second["mlflow_run_id"], "train_loss")
+    assert [m.step for m in history] == [1, 2]
+
+
 def test_a_resume_logs_the_checkpointed_epochs_mlflow_lacks_once(tracking_uri):
     tags = {"medmtl.stage": "train", "medmtl.output": "run"}
     run_id = tracking.start_run(tracking_uri, "medmtl", "run", tags)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 # scheme://userinfo@ : the user-info part of any URI in a text
-_USERINFO = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://)([^/@\s'\"]+)@")
+_USERINFO = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://)([^/\s'\"]+)@")  # to the last @
 
 
 def redact(text: str) -> str:

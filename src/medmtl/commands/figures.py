@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         path = save(drawn[name](), args.out / f"{name}.png", footer)
         digests[path.name] = file_sha256(path)
         print(f"wrote {path}", flush=True)
-    report = audit.audit_table(args.table, tracking.run_status, None)
+    report = audit.audit_table(args.table, tracking.run_status, tracking.store_uri("") or None)
     page = provenance_page(
         files, digests, args.table, audit.format_report(args.table, report.findings),
         audit.passed(report.findings),

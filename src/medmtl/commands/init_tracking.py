@@ -29,10 +29,11 @@ def run(args: argparse.Namespace) -> int:
     from medmtl import tracking
     from medmtl.credentials import redact
 
-    experiment_id = tracking.init_store(tracking.store_uri(args.uri), args.experiment)
+    uri = tracking.store_uri(args.uri)
+    experiment_id = tracking.init_store(uri, args.experiment)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     record = {
-        "tracking_uri": redact(tracking.store_uri(args.uri)),
+        "tracking_uri": redact(uri),
         "experiment": args.experiment,
         "experiment_id": experiment_id,
     }

@@ -84,6 +84,9 @@ def train_job(cfg) -> dict:
     record = provenance_record(cfg, data, device, gpu_index)
     if (out / "last.pt").exists():
         state = restore(out / "last.pt", model, loss_fn, optimiser, gen)
+        if tracking.run_status(uri, state.mlflow_run_id) is None:  # another store, or deleted
+            state.mlflow_run_id = open_mlflow_run(cfg, uri, record, data, splits["train"])
+            print(f"{redact(uri)} has no run of {out}: opened {state.mlflow_run_id}", flush=True)
         tracking.resume_run(uri, state.mlflow_run_id)
         print(f"resuming {out} after epoch {state.epoch}", flush=True)
         if caught_up := tracking.log_history(uri, state.mlflow_run_id, state.history):

@@ -129,9 +129,7 @@ def validate_params(params: Mapping, where: str = "params.yaml") -> None:
         or len(set(seeds)) != len(seeds)
     ):
         raise UserError(f"{where}: seeds: {seeds!r} must be distinct non-negative integers")
-    uri = params["tracking"].get("uri") if isinstance(params["tracking"], Mapping) else None
-    if not isinstance(uri, str) or "://" not in uri:
-        raise UserError(f"{where}: tracking.uri: {uri!r} must be an MLflow tracking URI")
+    _check_tracking_uri(params["tracking"], where)
     alpha = params["stats"].get("alpha")
     if not isinstance(alpha, float) or not 0 < alpha < 1:
         raise UserError(f"{where}: stats.alpha: {alpha!r} must be a number in (0, 1)")
@@ -142,6 +140,26 @@ def validate_params(params: Mapping, where: str = "params.yaml") -> None:
     from medmtl.pipeline.ablation import validate_ablations
 
     validate_ablations(params, where)
+
+
+def _check_tracking_uri(tracking: object, where: str) -> None:
+    """tracking.uri: an MLflow URI with no password or token (the DAGs write it into job
+    commands, dvc.lock and Snakemake's metadata) and nothing a shell would read."""
+    from medmtl.credentials import redact
+
+    uri = tracking.get("uri") if isinstance(tracking, Mapping) else None
+    if not isinstance(uri, str) or "://" not in uri:
+        raise UserError(f"{where}: tracking.uri: {uri!r} must be an MLflow tracking URI")
+    if redact(uri) != uri:
+        raise UserError(
+            f"{where}: tracking.uri: {redact(uri)!r} holds a password or token; give it in the "
+            "environment instead (MLFLOW_TRACKING_USERNAME/PASSWORD or MLFLOW_TRACKING_URI)"
+        )
+    if any(c in uri for c in " \t'\"&;|<>$`()"):
+        raise UserError(
+            f"{where}: tracking.uri: {uri!r} has a character a shell would read; set it in "
+            "MLFLOW_TRACKING_URI instead"
+        )
 
 
 def external_sets(params: Mapping, where: str = "params.yaml") -> list[ExternalSet]:

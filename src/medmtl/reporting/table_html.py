@@ -1,7 +1,7 @@
 """A generated table's `.tex` as a standalone HTML page, for the Snakemake report: the same
 rows, cells, highlights (red/blue/bold), marks (dagger, double dagger), caption and header
 comment, read from the `.tex` itself so the two can never disagree. Only the LaTeX the table
-renderers write (`table_tex`, `external_table`, `vs_paper`) is understood."""
+renderers `table_tex` and `external_table` write is understood."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from pathlib import Path
 
 from medmtl.errors import UserError
 
-_SYMBOLS = (  # inside and outside math; longest first
-    (r"^\ddagger", "‡"), (r"^\dagger", "†"), (r"\pm", "±"), (r"\alpha", "α"), (r"\to", "→"),
-    (r"\textasciitilde{}", "~"), (r"\textasciicircum{}", "^"), (r"\textbackslash{}", "\\"),
-    ("~", " "),
+_SYMBOLS = (  # inside and outside math; a LaTeX ~ (a space) before the escaped one
+    ("~", " "), (r"^\ddagger", "‡"), (r"^\dagger", "†"), (r"\pm", "±"), (r"\alpha", "α"),
+    (r"\to", "→"), (r"\textasciitilde{}", "~"), (r"\textasciicircum{}", "^"),
+    (r"\textbackslash{}", "\\"),
 )  # fmt: skip
 _ESCAPED = {r"\_": "_", r"\%": "%", r"\&amp;": "&amp;", r"\#": "#", r"\{": "{", r"\}": "}"}
 _DOLLAR = "\x00"  # an escaped \$ while math dollars are dropped

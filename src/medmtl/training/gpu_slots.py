@@ -26,7 +26,7 @@ def gpu_count() -> int:
     context); 0 without the tool."""
     if shutil.which("nvidia-smi") is None:
         return 0
-    done = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True)
+    done = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30)
     return sum(line.startswith("GPU ") for line in done.stdout.splitlines())
 
 
@@ -75,6 +75,7 @@ def claim_for_job(device: str):
     if count < 2:
         return None, None
     index, handle = claim(count, lock_dir())
+    os.environ["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"  # CUDA's numbering = nvidia-smi's
     os.environ["CUDA_VISIBLE_DEVICES"] = str(index)
     print(f"claimed GPU {index} of {count} (CUDA_VISIBLE_DEVICES={index})", flush=True)
     return index, handle
@@ -86,6 +87,6 @@ def driver_version() -> str | None:
         return None
     done = subprocess.run(
         ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-        capture_output=True, text=True,
+        capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     return done.stdout.split("\n", 1)[0].strip() or None

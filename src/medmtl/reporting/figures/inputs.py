@@ -50,15 +50,19 @@ def seed_means(files: list[PredictionFile], metric: str) -> pd.DataFrame:
 
 
 def seed_ensembles(files: list[PredictionFile]) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Per model: the (N, C) class probabilities averaged over its seeds; the (N,) labels."""
+    """Per model: the (N, C) class probabilities averaged over its seeds, rows in the first
+    file's case order (aligned by case id); the (N,) labels."""
     groups = group_by_model(files)
-    first = files[0]
-    names = first.meta["class_names"]
+    first = files[0].frame.set_index("case_id")
+    columns = prob_columns(files[0].meta["class_names"])
+
+    def probs(f: PredictionFile) -> np.ndarray:
+        return f.frame.set_index("case_id").loc[first.index, columns].to_numpy(float)
+
     ensembles = {
-        model: np.mean([f.frame[prob_columns(names)].to_numpy(float) for f in groups[model]], 0)
-        for model in model_order(groups)
+        model: np.mean([probs(f) for f in groups[model]], axis=0) for model in model_order(groups)
     }
-    return ensembles, first.frame["label"].to_numpy()
+    return ensembles, first["label"].to_numpy()
 
 
 def external_pairs(
