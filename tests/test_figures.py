@@ -165,7 +165,7 @@ def test_each_training_run_gets_its_own_curves_in_mlflow(tmp_path: Path, trackin
         meta = {**f.meta, **hashes, "run_id": run_id, "tracking_uri": tracking_uri,
                 "eval_set": "s_test"}  # fmt: skip
         files.append(PredictionFile(f.path, f.sha256, f.frame, meta))
-    _attach_run_curves(files)
+    _attach_run_curves(files, inputs.run_curves(files))
     client = tracking.client(tracking_uri)
     for f in files:  # each run's figure holds its own curve only
         assert [a.path for a in client.list_artifacts(f.meta["run_id"])] == ["curves.png"]

@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     pairs, _ = read_annotated(args.pairwise, "pairwise tests", "run `medmtl stats`")
     ranks, _ = read_annotated(args.ranks, "bootstrap ranks", "run `medmtl stats`")
     drawn = {
-        "curves": lambda: curves_figure(inputs.run_curves(files)),
+        "curves": lambda: curves_figure(curves),
         "per_image": lambda: distributions_figure(per_image, reference),
         "overlays": lambda: _overlays(files, per_image["DSC"], reference),
         "classification": lambda: classification_figure(
@@ -71,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
         "statistics": lambda: statistics_figure(pairs, ranks, list(per_image["DSC"].columns)),
         "external": lambda: external_figure(inputs.external_pairs(files, external_sets), absent),
     }
-    _attach_run_curves(files)
+    curves = inputs.run_curves(files)  # read once: the figure and each run's own
+    _attach_run_curves(files, curves)
     digests = {}
     for name in FIGURES:
         path = save(drawn[name](), args.out / f"{name}.png", footer)
@@ -87,17 +88,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _attach_run_curves(files) -> None:
+def _attach_run_curves(files, curves) -> None:
     """Each training run's own loss curves, as `curves.png` among its MLflow artifacts (drawn
     here, not by the training job, so that editing a figure never retrains a model)."""
     import tempfile
 
     from medmtl import tracking
-    from medmtl.reporting.figures import inputs
     from medmtl.reporting.figures.common import footer_text, save
     from medmtl.reporting.figures.curves import curves_figure
 
-    curves = inputs.run_curves(files)
     with tempfile.TemporaryDirectory() as tmp:
         for model, runs in curves.items():
             by_seed = sorted((f for f in files if f.model == model), key=lambda f: f.seed)

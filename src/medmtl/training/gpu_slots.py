@@ -21,13 +21,18 @@ from pathlib import Path
 LOCK_DIR_ENV = "MEDMTL_GPU_LOCK_DIR"
 
 
-def gpu_count() -> int:
-    """Visible NVIDIA GPUs, from `nvidia-smi -L` (which, unlike torch, initialises no CUDA
-    context); 0 without the tool."""
+def _nvidia_smi(*args: str) -> str | None:
+    """What `nvidia-smi ARGS` prints, or None without the tool (it initialises no CUDA
+    context, unlike torch)."""
     if shutil.which("nvidia-smi") is None:
-        return 0
-    done = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30)
-    return sum(line.startswith("GPU ") for line in done.stdout.splitlines())
+        return None
+    return subprocess.run(["nvidia-smi", *args], capture_output=True, text=True, timeout=30).stdout
+
+
+def gpu_count() -> int:
+    """Visible NVIDIA GPUs, from `nvidia-smi -L`; 0 without the tool."""
+    listing = _nvidia_smi("-L") or ""
+    return sum(line.startswith("GPU ") for line in listing.splitlines())
 
 
 def lock_dir() -> Path:
@@ -83,10 +88,5 @@ def claim_for_job(device: str):
 
 def driver_version() -> str | None:
     """The NVIDIA driver version `nvidia-smi` reports, or None without it."""
-    if shutil.which("nvidia-smi") is None:
-        return None
-    done = subprocess.run(
-        ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-        capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
-    return done.stdout.split("\n", 1)[0].strip() or None
+    printed = _nvidia_smi("--query-gpu=driver_version", "--format=csv,noheader")
+    return (printed or "").split("\n", 1)[0].strip() or None
