@@ -26,3 +26,4 @@ rule all:
         "results/tables/table8.tex",
         "results/tables/table9.tex",
         "results/figures/provenance.html",
+        "results/figures/run_curves.tsv",

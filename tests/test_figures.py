@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 from matplotlib import image as mpimg
 
+from medmtl.errors import UserError
 from medmtl.evaluation.predictions import PredictionFile
+from medmtl.hashing import file_sha256
 from medmtl.reporting.figures import inputs
 from medmtl.reporting.figures.classification import classification_figure
 from medmtl.reporting.figures.common import footer_text, save
@@ -154,7 +156,7 @@ def test_external_pairs_join_each_run_with_itself(tmp_path: Path) -> None:
 
 def test_each_training_run_gets_its_own_curves_in_mlflow(tmp_path: Path, tracking_uri) -> None:
     from medmtl import tracking
-    from medmtl.commands.figures import _attach_run_curves
+    from medmtl.commands.run_curves import attach_run_curves
 
     files = []
     for seed in (0, 1):
@@ -165,11 +167,42 @@ def test_each_training_run_gets_its_own_curves_in_mlflow(tmp_path: Path, trackin
         meta = {**f.meta, **hashes, "run_id": run_id, "tracking_uri": tracking_uri,
                 "eval_set": "s_test"}  # fmt: skip
         files.append(PredictionFile(f.path, f.sha256, f.frame, meta))
-    _attach_run_curves(files, inputs.run_curves(files))
+    rows = attach_run_curves(files[::-1])
     client = tracking.client(tracking_uri)
-    for f in files:  # each run's figure holds its own curve only
+    assert [(run, seed, run_id) for run, seed, run_id, _ in rows] == [
+        ("he2020", f.seed, f.meta["run_id"]) for f in files
+    ]
+    for f, (*_, digest) in zip(files, rows, strict=True):  # each figure: its own run's curve
         assert [a.path for a in client.list_artifacts(f.meta["run_id"])] == ["curves.png"]
         local = client.download_artifacts(f.meta["run_id"], "curves.png", str(tmp_path))
         own = curves_figure({"he2020": [(_history(f.seed), 3 + f.seed)]})
         expected = save(own, tmp_path / "expected.png", footer_text([f]))
         assert Path(local).read_bytes() == expected.read_bytes(), f.seed
+        assert digest == file_sha256(expected)
+
+
+def _benchmark(path: Path, rows: list[tuple]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["s\th:m:s\tmax_rss\tmax_vms\tcpu_time"]
+    lines += [f"{s}\t0:00:01\t{rss}\t1\t{cpu}" for s, rss, cpu in rows]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_rule_times_sum_each_upstream_rule_and_leave_out_the_others(tmp_path: Path) -> None:
+    from medmtl.reporting.figures.run_times import rule_times
+
+    bench = tmp_path / "benchmarks"
+    _benchmark(bench / "train/isic/a/seed0.tsv", [(10.0, 500.0, 9.0)])
+    _benchmark(bench / "train/isic/a/seed1.tsv", [(20.0, 700.0, "NA")])  # not measured
+    _benchmark(bench / "table4.tsv", [(1.0, 100.0, 0.5), (3.0, 120.0, 1.5)])  # two repeats
+    _benchmark(bench / "train_ablation/isic/a-cls_only/seed0.tsv", [(99.0, 9e3, 99.0)])
+    _benchmark(bench / "figures.tsv", [(99.0, 9e3, 99.0)])  # an older draw of the page itself
+    times = rule_times(bench)
+    assert list(times.index) == ["train", "table4", "all"]  # DAG order, then the sum
+    assert times.loc["train"].tolist() == [2, 30.0, 20.0, 9.0, 700.0]
+    assert times.loc["table4"].tolist() == [1, 2.0, 2.0, 1.0, 110.0]  # repeats averaged
+    assert times.loc["all"].tolist() == [3, 32.0, 20.0, 10.0, 700.0]
+    (bench / "stats").mkdir()
+    (bench / "stats/x.tsv").write_text("seconds\n1\n")
+    with pytest.raises(UserError, match=r"stats/x.tsv: not a Snakemake benchmark file"):
+        rule_times(bench)

@@ -135,6 +135,7 @@ def test_snakemake_after_a_crash_and_dvc_give_the_same_outputs(tmp_path: Path) -
     for table in tables:  # every cell re-derives from the runs
         assert "PASS" in run(project, "medmtl", "audit", table)
     _check_report_in_chromium(project)
+    _check_run_curves_and_run_times(project, runs)
     snakemake_outputs = _outputs(project)
     expected = sorted((m, str(s)) for m in MODELS for s in (0, 1))
     assert len(snakemake_outputs["predictions"]) == len(expected)
@@ -219,6 +220,28 @@ def _check_report_in_chromium(project: Path) -> None:
         Path(artifacts).mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, Path(artifacts) / "report.png")
         shutil.copy(report, Path(artifacts) / "report.html")
+
+
+def _check_run_curves_and_run_times(project: Path, runs: list[tuple[str, str]]) -> None:
+    """Every training run, Table 4's and the ablations', holds its own curves.png in MLflow;
+    the provenance page lists the upstream rules' run times; the .zip report holds the page
+    and every figure."""
+    import zipfile
+
+    import pandas as pd
+
+    client = tracking.client(f"sqlite:///{project / 'mlflow.db'}")
+    listed = pd.read_csv(project / "results/figures/run_curves.tsv", sep="\t")
+    assert sorted(zip(listed["run"], listed["seed"].astype(str), strict=True)) == runs
+    for run_id in listed["mlflow_run_id"]:
+        assert "curves.png" in [a.path for a in client.list_artifacts(run_id)], run_id
+    page = (project / "results/figures/provenance.html").read_text()
+    timed = re.findall(r"<tr><td>(\w+)</td><td>(\d+)</td>", page.split('id="run-times"')[1])
+    assert dict(timed)["train"] == str(len(MODELS) * 2) and "train_ablation" not in dict(timed)
+    archive = project / "results/report.zip"
+    run(project, "snakemake", "--report", str(archive))
+    names = {Path(n).name for n in zipfile.ZipFile(archive).namelist()}
+    assert {"report.html", "provenance.html"} | FIGURES <= names, names
 
 
 def _dvc_stages(project: Path) -> dict[str, frozenset[str]]:

@@ -29,6 +29,7 @@ COMMANDS = (
     "external_table",
     "ablation_table",
     "figures",
+    "run_curves",
     "pdf",
     "audit",
     "models",

@@ -20,4 +20,14 @@ rule figures:
     params: code=stage_fingerprint("figures")
     log: "logs/figures.log"
     benchmark: "results/benchmarks/figures.tsv"
-    shell: f"medmtl figures --predictions results/predictions/{EVAL_SET} --params {PARAMS} --pairwise results/stats/{EVAL_SET}_pairwise.parquet --ranks results/stats/{EVAL_SET}_ranks.parquet --external {{input.external}} --table {{input.table}} --out results/figures > {{log}} 2>&1"
+    shell: f"medmtl figures --predictions results/predictions/{EVAL_SET} --params {PARAMS} --pairwise results/stats/{EVAL_SET}_pairwise.parquet --ranks results/stats/{EVAL_SET}_ranks.parquet --external {{input.external}} --table {{input.table}} --benchmarks results/benchmarks --out results/figures > {{log}} 2>&1"
+
+
+rule run_curves:
+    # Each training run's own loss curves, logged to its MLflow run (Table 4's and the ablations')
+    input: sorted({*predictions(EVAL_SET), *table_inputs(config, "table8"), *table_inputs(config, "table9")})
+    output: "results/figures/run_curves.tsv"
+    params: code=stage_fingerprint("run-curves")
+    log: "logs/run_curves.log"
+    benchmark: "results/benchmarks/run_curves.tsv"
+    shell: f"medmtl run-curves --predictions results/predictions/{EVAL_SET} --ablations results/ablations/predictions/{EVAL_SET} --params {PARAMS} --out {{output}} > {{log}} 2>&1"

@@ -12,8 +12,10 @@ reference), overlays.png (best, median, worst case of the reference and the case
 disagree on most: ground-truth and predicted contours of each model's seed ensemble),
 classification.png (confusion matrix and one-vs-rest ROC of each seed ensemble),
 statistics.png (significance map and bootstrap ranks), external.png (internal vs external Dice,
-paired by seed); and provenance.html (runs, hashes, figure sha256, `medmtl audit` of TABLE).
-Each training run's own loss curves go to its MLflow run as the artifact curves.png."""
+paired by seed); and provenance.html (runs, hashes, figure sha256, `medmtl audit` of TABLE,
+the run time of each rule upstream from the benchmark files Snakemake writes into BENCHMARKS;
+`dvc repro` writes none, so after it the page shows those of the last Snakemake run, if any).
+Each training run's own loss curves go to its MLflow run by `medmtl run-curves`."""
 
 FIGURES = ("curves", "per_image", "overlays", "classification", "statistics", "external")
 
@@ -28,13 +30,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     add("--ranks", type=Path, required=True, help="results/stats/<eval_set>_ranks.parquet")
     add("--external", type=Path, required=True, help="results/predictions/external")
     add("--table", type=Path, required=True, help="results/tables/table4.tex, audited")
+    add("--benchmarks", type=Path, required=True, help="results/benchmarks (Snakemake's)")
     add("--out", type=Path, required=True, help="folder of the figures: results/figures")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load every input, draw each figure (and each run's curves into its MLflow run), write
-    the provenance page last."""
+    """Load every input, draw each figure, write the provenance page last."""
     from medmtl import tracking
     from medmtl.annotated_parquet import read_annotated
     from medmtl.evaluation.predictions import load_eval_set
@@ -50,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from medmtl.reporting.figures.distributions import distributions_figure
     from medmtl.reporting.figures.external import external_figure
     from medmtl.reporting.figures.provenance_page import provenance_page
+    from medmtl.reporting.figures.run_times import rule_times
     from medmtl.reporting.figures.statistics import statistics_figure
 
     params = load_params(args.params)
@@ -62,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     pairs, _ = read_annotated(args.pairwise, "pairwise tests", "run `medmtl stats`")
     ranks, _ = read_annotated(args.ranks, "bootstrap ranks", "run `medmtl stats`")
     drawn = {
-        "curves": lambda: curves_figure(curves),
+        "curves": lambda: curves_figure(inputs.run_curves(files)),
         "per_image": lambda: distributions_figure(per_image, reference),
         "overlays": lambda: _overlays(files, per_image["DSC"], reference),
         "classification": lambda: classification_figure(
@@ -71,8 +74,6 @@ def run(args: argparse.Namespace) -> int:
         "statistics": lambda: statistics_figure(pairs, ranks, list(per_image["DSC"].columns)),
         "external": lambda: external_figure(inputs.external_pairs(files, external_sets), absent),
     }
-    curves = inputs.run_curves(files)  # read once: the figure and each run's own
-    _attach_run_curves(files, curves)
     digests = {}
     for name in FIGURES:
         path = save(drawn[name](), args.out / f"{name}.png", footer)
@@ -81,30 +82,11 @@ def run(args: argparse.Namespace) -> int:
     report = audit.audit_table(args.table, tracking.run_status, tracking.store_uri("") or None)
     page = provenance_page(
         files, digests, args.table, audit.format_report(args.table, report.findings),
-        audit.passed(report.findings),
+        audit.passed(report.findings), rule_times(args.benchmarks),
     )  # fmt: skip
     (args.out / "provenance.html").write_text(page)
     print(f"wrote {args.out / 'provenance.html'}")
     return 0
-
-
-def _attach_run_curves(files, curves) -> None:
-    """Each training run's own loss curves, as `curves.png` among its MLflow artifacts (drawn
-    here, not by the training job, so that editing a figure never retrains a model)."""
-    import tempfile
-
-    from medmtl import tracking
-    from medmtl.reporting.figures.common import footer_text, save
-    from medmtl.reporting.figures.curves import curves_figure
-
-    with tempfile.TemporaryDirectory() as tmp:
-        for model, runs in curves.items():
-            by_seed = sorted((f for f in files if f.model == model), key=lambda f: f.seed)
-            for f, curve in zip(by_seed, runs, strict=True):
-                path = save(curves_figure({model: [curve]}), Path(tmp) / "curves.png",
-                            footer_text([f]))  # fmt: skip
-                uri = tracking.store_uri(f.meta["tracking_uri"])
-                tracking.log_artifact(uri, f.meta["run_id"], str(path))
 
 
 def _overlays(files, dsc, reference):

@@ -1,13 +1,15 @@
 """Figure 7, the provenance panel: one HTML page naming what the figures and tables were made
 from (runs, commit, data and split sha256, seeds), each figure's sha256, and the verdict of
-`medmtl audit` on Table 4, with the commands that re-derive them. Per-rule run times are in the
-Snakemake report itself (its runtime view reads every rule's `benchmark:` file)."""
+`medmtl audit` on Table 4, with the commands that re-derive them, and the run time of each
+rule upstream (from Snakemake's benchmark files, `run_times.rule_times`)."""
 
 from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+import pandas as pd
 
 from medmtl.evaluation.predictions import PredictionFile
 
@@ -18,8 +20,10 @@ def provenance_page(
     table: Path,
     audit_text: str,
     passed: bool,
+    times: pd.DataFrame,
 ) -> str:
-    """The page: `figures` maps file name -> sha256; `audit_text` is the audit's report."""
+    """The page: `figures` maps file name -> sha256; `audit_text` is the audit's report;
+    `times` the per-rule run times (`run_times.rule_times`; empty when none were recorded)."""
     meta = files[0].meta
     runs = "".join(
         f"<tr><td>{html.escape(f.model)}</td><td>{f.seed}</td><td>{html.escape(f.meta['run_id'])}"
@@ -31,6 +35,19 @@ def provenance_page(
         for name, digest in figures.items()
     )
     verdict = "PASS" if passed else "FAIL"
+    if times.empty:
+        timing = "<p>No Snakemake benchmark files (<code>dvc repro</code> writes none).</p>"
+    else:
+        timing = (
+            "<table><tr><th>rule</th><th>jobs</th><th>wall-clock s (sum)</th>"
+            + ("<th>wall-clock s (longest job)</th><th>CPU s (sum)</th><th>peak RSS MB</th></tr>")
+            + "".join(
+                f"<tr><td>{html.escape(rule)}</td><td>{int(r.jobs)}</td><td>{r.wall_s:.1f}</td>"
+                f"<td>{r.wall_max_s:.1f}</td><td>{r.cpu_s:.1f}</td><td>{r.max_rss_mb:.0f}</td></tr>"
+                for rule, r in times.iterrows()
+            )
+            + "</table>"
+        )
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>Provenance</title>
 <style>body{{font-family:sans-serif;font-size:13px}}td,th{{padding:2px 8px;text-align:left}}
@@ -48,5 +65,8 @@ split file sha256 <code>{meta["split_sha256"]}</code>.</p>
 <h3>Runs drawn ({len(files)})</h3>
 <table><tr><th>model</th><th>seed</th><th>MLflow run</th><th>commit</th><th>prediction file</th>
 </tr>{runs}</table>
+<h3 id="run-times">Run times per rule, from the benchmark files of the last Snakemake run of each
+(jobs in parallel overlap, so the sums exceed the elapsed time)</h3>
+{timing}
 </body></html>
 """
