@@ -5,7 +5,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: setup demo report test gpu-check lint bench clean
+.PHONY: setup demo report test test-slurm gpu-check lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -26,6 +26,9 @@ report: setup  ## every table and figure, then the self-contained HTML report (+
 test: setup  ## the whole test suite, as CI runs it
 	ruff check src tests benchmarks
 	pytest --durations=15
+
+test-slurm: setup  ## the tiny DAG through a one-node SLURM cluster (root; slurm-wlm, munge); part of `make test`
+	pytest tests/test_slurm.py
 
 gpu-check: setup  ## on a GPU machine, first: training runs right on cuda (medmtl gpu-check --help)
 	medmtl gpu-check
