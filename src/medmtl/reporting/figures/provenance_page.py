@@ -40,7 +40,7 @@ def provenance_page(
     else:
         timing = (
             "<table><tr><th>rule</th><th>jobs</th><th>wall-clock s (sum)</th>"
-            + ("<th>wall-clock s (longest job)</th><th>CPU s (sum)</th><th>peak RSS MB</th></tr>")
+            "<th>wall-clock s (longest job)</th><th>CPU s (sum)</th><th>peak RSS MB</th></tr>"
             + "".join(
                 f"<tr><td>{html.escape(rule)}</td><td>{int(r.jobs)}</td><td>{r.wall_s:.1f}</td>"
                 f"<td>{r.wall_max_s:.1f}</td><td>{r.cpu_s:.1f}</td><td>{r.max_rss_mb:.0f}</td></tr>"

@@ -43,9 +43,8 @@ def rule_times(benchmarks: Path) -> pd.DataFrame:
         cpu_s=("cpu_time", "sum"), max_rss_mb=("max_rss", "max"),
     )  # fmt: skip
     per_rule = per_rule.loc[sorted(per_rule.index, key=LINEAGE.index)]
-    total = pd.DataFrame(
-        {"jobs": [per_rule["jobs"].sum()], "wall_s": [per_rule["wall_s"].sum()],
-         "wall_max_s": [per_rule["wall_max_s"].max()], "cpu_s": [per_rule["cpu_s"].sum()],
-         "max_rss_mb": [per_rule["max_rss_mb"].max()]}, index=["all"],
-    )  # fmt: skip
-    return pd.concat([per_rule, total]) if len(per_rule) else per_rule
+    if per_rule.empty:
+        return per_rule
+    total = per_rule.agg({"jobs": "sum", "wall_s": "sum", "wall_max_s": "max", "cpu_s": "sum",
+                          "max_rss_mb": "max"})  # fmt: skip
+    return pd.concat([per_rule, total.rename("all").to_frame().T])
