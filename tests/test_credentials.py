@@ -48,3 +48,19 @@ def test_params_need_a_tracking_uri():
     assert "s3cret" not in str(err.value)
     with pytest.raises(UserError, match="a shell would read"):
         validate_params({**params, "tracking": {"uri": "postgresql://h/db?a=1&b=2"}})
+
+
+def test_an_unreachable_server_is_a_clear_error_naming_it_without_the_password(monkeypatch):
+    import socket
+
+    from medmtl.errors import UserError
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    with pytest.raises(UserError) as raised:
+        tracking.init_store(f"http://admin:s3cret@127.0.0.1:{port}", "medmtl")
+    message = str(raised.value)
+    assert message.startswith(f"the MLflow tracking server http://admin@127.0.0.1:{port} is ")
+    assert "Connection refused" in message and "s3cret" not in message

@@ -140,6 +140,15 @@ def test_snakemake_and_dvc_have_the_same_edges(tmp_path: Path, experiment: Path 
     assert superset <= dvc_edges
 
 
+def test_the_report_adds_no_job_to_the_main_job() -> None:
+    """The report's rules (figures, run curves) run only when asked for: Table 4, the main
+    job, waits for none of them (issue 12: the report adds nothing to its time)."""
+    main_job = {rule for rule, _, _ in snakemake_jobs("results/tables/table4.tex")}
+    assert {"train", "evaluate", "stats", "table4"} <= main_job
+    assert not main_job & {"figures", "run_curves"}
+    assert {"figures", "run_curves"} <= {rule for rule, _, _ in snakemake_jobs()}
+
+
 def test_slurm_profile_times_every_training_rule_and_forces_no_gpu() -> None:
     """GPUs come from the rules' `gpu` resource (sbatch --gpus=1 unless train.device is cpu),
     never from a hard-coded --gres, which a CPU-only cluster refuses."""

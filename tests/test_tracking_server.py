@@ -5,6 +5,7 @@ holds the password."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_pipeline import MODELS, make_project, run, tiny
 
 from medmtl import tracking
 
@@ -160,3 +162,84 @@ def test_a_stopped_server_gives_a_clear_error_without_the_password(server, tmp_p
     assert "Connection refused" in failed.stderr or "Failed to establish" in failed.stderr
     assert PASSWORD not in failed.stdout + failed.stderr
     assert not (tmp_path / "tracking.json").exists()  # nothing that looks finished
+
+
+def test_the_tiny_dag_runs_against_the_server_and_fails_cleanly_when_it_stops(
+    server, postgres, tmp_path, monkeypatch
+):
+    """`snakemake --cores 8` on the tiny DAG with `tracking.uri` the server's address and the
+    credentials in the environment (README, "Scaling out"): one finished run per (model,
+    seed) with its params, metrics and dataset, one finished evaluation run each, and the
+    audit passes by asking the server. Then the server stops in the middle of a second run
+    of the DAG: the jobs fail naming it, and nothing looks finished that the store lacks."""
+    import psycopg2
+
+    uri, redacted, process = server
+    address = redacted.replace("admin@", "")  # params.yaml holds no credentials
+    synthetic = {"n_train": 24, "n_val": 8, "n_test": 12, "size": 32}
+    project = make_project(tmp_path, **tiny(seeds=[0, 1], synthetic=synthetic,
+                                            tracking={"uri": address}))  # fmt: skip
+    crashed = tmp_path / "crashed"
+    shutil.copytree(project, crashed)  # the same commit, for the second run
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", PASSWORD)
+    target = "results/tables/table4.tex"
+    run(project, "snakemake", "--cores", "8", target)
+
+    client = tracking.client(uri)
+    experiment = client.get_experiment_by_name("medmtl").experiment_id
+    trained = client.search_runs([experiment], "tags.`medmtl.stage` = 'train'")
+    expected = sorted((m, str(s)) for m in MODELS for s in (0, 1))
+    assert sorted((r.data.tags["medmtl.model"], r.data.tags["medmtl.seed"]) for r in trained) == (
+        expected
+    )
+    for train in trained:
+        assert train.info.status == "FINISHED"
+        assert train.data.params["tracking.uri"] == address
+        assert {"model.name", "seed", "trainer.epochs", "dataset.name"} <= train.data.params.keys()
+        steps = [m.step for m in client.get_metric_history(train.info.run_id, "train_loss")]
+        assert steps == [1, 2]  # every epoch of the tiny profile, once
+        (dataset,) = train.inputs.dataset_inputs
+        assert train.data.tags["medmtl.data_sha256"].startswith(dataset.dataset.digest)
+    evaluated = client.search_runs([experiment], "tags.`medmtl.stage` = 'evaluate:synthetic_test'")
+    assert sorted(r.data.tags["mlflow.parentRunId"] for r in evaluated) == sorted(
+        r.info.run_id for r in trained
+    )
+    assert all(r.info.status == "FINISHED" and r.data.metrics for r in evaluated)
+    with psycopg2.connect(postgres) as db, db.cursor() as cursor:  # rows of the server's store
+        cursor.execute("SELECT status, count(*) FROM runs WHERE lifecycle_stage = 'active' "
+                       "GROUP BY status")  # fmt: skip
+        assert cursor.fetchall() == [("FINISHED", len(trained) + len(evaluated))]
+    audit = run(project, "medmtl", "audit", target)
+    assert "PASS" in audit and address in audit  # the runs were checked on the server
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")  # fail in seconds, not minutes
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
+    dag = subprocess.Popen(["snakemake", "--cores", "8", target], cwd=crashed, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not any(crashed.glob("results/runs/**/last.pt")):
+        assert dag.poll() is None and time.monotonic() < deadline, "no training started"
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # the server stops mid-run
+    process.wait()
+    said = dag.communicate(timeout=600)[0]
+    assert dag.returncode != 0, said[-3000:]
+    assert not (crashed / target).exists()
+    logs = [p.read_text() for p in crashed.glob("logs/**/*.log")]
+    failures = [t for t in logs if "medmtl train: error" in t or "medmtl evaluate: error" in t]
+    assert failures and all(address.removeprefix("http://") in t for t in failures), failures
+    assert not [t for t in [said, *logs] if PASSWORD in t]
+    finished = [json.loads(p.read_text())["mlflow_run_id"]
+                for p in crashed.glob("results/runs/**/run.json")]  # fmt: skip
+    predicted = list(crashed.glob("results/predictions/**/*.parquet"))
+    with psycopg2.connect(postgres) as db, db.cursor() as cursor:
+        for run_id in finished:  # a job's output exists only for a run the store finished
+            cursor.execute("SELECT status FROM runs WHERE run_uuid = %s", (run_id,))
+            assert cursor.fetchall() == [("FINISHED",)], run_id
+        for path in predicted:
+            output = str(path.relative_to(crashed))
+            cursor.execute("SELECT r.status FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
+                           "WHERE t.key = 'medmtl.output' AND t.value = %s "
+                           "AND r.lifecycle_stage = 'active'", (output,))  # fmt: skip
+            assert cursor.fetchall() == [("FINISHED",)], output

@@ -129,6 +129,26 @@ def test_train_writes_run_and_one_finished_mlflow_run(processed_synthetic, track
     assert json.loads((out / "run.json").read_text()) == record
 
 
+def test_an_evaluation_the_store_did_not_record_leaves_no_prediction_file(
+    processed_synthetic, tracking_uri, tmp_path, monkeypatch
+):
+    """The prediction file appears only once its MLflow run is finished: when the store
+    cannot take the evaluation's run, evaluation fails and leaves neither the file nor its
+    pending copy."""
+    from medmtl.cli import main
+
+    run_dir, out = tmp_path / "run", tmp_path / "pred/seed3.parquet"
+    assert main(_train_args(processed_synthetic, run_dir, tracking_uri)) == 0
+    evaluate = ["evaluate", "--run", str(run_dir), "--eval-set", "synthetic_test",
+                "--nsd-tolerance", "2", "--out", str(out)]  # fmt: skip
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'empty.db'}")  # no run there
+    assert main(evaluate) == 2
+    assert list(out.parent.iterdir()) == []
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")  # the run's own store: the same command succeeds
+    assert main(evaluate) == 0
+    assert [p.name for p in out.parent.iterdir()] == [out.name]
+
+
 def test_a_finished_job_rerun_against_another_store_registers_there(
     processed_synthetic, tracking_uri, tmp_path
 ):

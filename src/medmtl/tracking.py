@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -29,6 +30,10 @@ from medmtl.credentials import redact  # noqa: E402
 from medmtl.errors import UserError  # noqa: E402
 
 T = TypeVar("T")
+# MLflow's message when a server does not answer: the request's URL and the socket error
+UNREACHABLE = re.compile(
+    r"API request to (\w+://[^/\s]+)\S* failed.*?(\[Errno -?\d+\][^'\"]*)", re.S
+)
 RUN_KEY_TAGS = ("medmtl.stage", "medmtl.output")
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")  # the UI reads it
 
@@ -44,6 +49,12 @@ def _retry(
         except Exception as err:  # sqlalchemy OperationalError or MlflowException wrapping it
             message = str(err).lower()
             if not any(t in message for t in transient) or attempt == attempts - 1:
+                if unreachable := UNREACHABLE.search(str(err)):
+                    server, reason = unreachable.groups()
+                    raise UserError(
+                        f"the MLflow tracking server {redact(server)} is unreachable ({reason}): "
+                        "is it running? (README, 'Scaling out')"
+                    ) from err
                 raise
             time.sleep(min(5.0, 0.05 * 2**attempt) * (0.5 + random.random()))
     raise AssertionError("unreachable")

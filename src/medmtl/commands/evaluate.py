@@ -1,6 +1,6 @@
 """`medmtl evaluate`: per-case predictions of one trained run on one subset, plus an MLflow run.
 
-`read_run`, `predict_run`, `prediction_metadata` and `log_evaluation` are shared with
+`read_run`, `predict_run`, `prediction_metadata` and `write_and_log` are shared with
 `medmtl external`, which predicts external sets the same way.
 """
 
@@ -70,8 +70,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from medmtl.data.processed import load_processed
     from medmtl.data.splits import load_splits
-    from medmtl.evaluation.metrics import summarize
-    from medmtl.evaluation.predictions import write_prediction_file
 
     record, cfg = read_run(args.run)
     data = load_processed(Path(cfg.data_dir))
@@ -79,9 +77,7 @@ def run(args: argparse.Namespace) -> int:
     frame = predict_run(args.run, record, cfg, data, ids, args.nsd_tolerance)
     meta = prediction_metadata(record, args.run, args.eval_set, args.subset)
     meta["nsd_tolerance"] = args.nsd_tolerance
-    write_prediction_file(args.out, frame, meta)
-    metrics = summarize(frame, record["class_names"])
-    log_evaluation(record, args.eval_set, args.out, cfg.tracking.experiment, metrics)
+    write_and_log(record, cfg.tracking.experiment, args.out, frame, meta)
     return 0
 
 
@@ -192,8 +188,30 @@ def prediction_metadata(record: dict, run_dir: Path, eval_set: str, subset: str)
     }  # fmt: skip
 
 
-def log_evaluation(record: dict, eval_set: str, out: Path, experiment: str, metrics: dict) -> None:
-    """One MLflow run per evaluation, a child of the training run, holding its metrics."""
+def write_and_log(
+    record: dict, experiment: str, out: Path, frame: pd.DataFrame, meta: dict
+) -> None:
+    """Write the prediction file `out` and log its evaluation to MLflow. The file appears only
+    once its MLflow run is finished: a job that dies or loses the tracking store in between
+    leaves nothing that looks evaluated."""
+    from medmtl.evaluation.metrics import summarize
+    from medmtl.evaluation.predictions import write_prediction_file
+
+    pending = out.with_name(out.name + ".pending")
+    try:
+        write_prediction_file(pending, frame, meta)
+        metrics = summarize(frame, record["class_names"])
+        log_evaluation(record, meta["eval_set"], out, pending, experiment, metrics)
+        pending.replace(out)
+    finally:
+        pending.unlink(missing_ok=True)
+
+
+def log_evaluation(
+    record: dict, eval_set: str, out: Path, written: Path, experiment: str, metrics: dict
+) -> None:
+    """One MLflow run per evaluation, a child of the training run, holding its metrics; `out`
+    names the job, `written` is the prediction file as written (its sha256 is tagged)."""
     from medmtl import tracking
     from medmtl.hashing import file_sha256, git_state
 
@@ -205,7 +223,7 @@ def log_evaluation(record: dict, eval_set: str, out: Path, experiment: str, metr
         "medmtl.seed": str(record["seed"]), "medmtl.profile": record["profile"],
         "mlflow.parentRunId": record["mlflow_run_id"],
         "mlflow.source.git.commit": git_state()[0],
-        "medmtl.predictions_sha256": file_sha256(out),
+        "medmtl.predictions_sha256": file_sha256(written),
     })  # fmt: skip
     tracking.log_metrics(uri, run_id, metrics, 0)
     tracking.finish_run(uri, run_id)

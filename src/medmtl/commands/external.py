@@ -149,9 +149,7 @@ def predict_external(
     """Predict every case of `data` with one run; write `out_dir/<model>/seed<k>.parquet`
     (metadata: `medmtl.evaluation.predictions` docstring, `extra` = the set's keys) and log the
     evaluation to MLflow as a child of the training run."""
-    from medmtl.commands.evaluate import log_evaluation, predict_run, prediction_metadata
-    from medmtl.evaluation.metrics import summarize
-    from medmtl.evaluation.predictions import write_prediction_file
+    from medmtl.commands.evaluate import predict_run, prediction_metadata, write_and_log
 
     run_dir, record, cfg = run
     ids = list(data.manifest["case_id"])
@@ -160,7 +158,5 @@ def predict_external(
     meta = prediction_metadata(record, run_dir, extra["eval_set"], "all")
     meta |= extra | {"train_dataset": record["dataset"], "train_data_sha256": record["data_sha256"]}
     out = out_dir / record["model"] / f"seed{record['seed']}.parquet"
-    write_prediction_file(out, frame, meta)
-    metrics = summarize(frame, record["class_names"])
-    log_evaluation(record, meta["eval_set"], out, cfg.tracking.experiment, metrics)
+    write_and_log(record, cfg.tracking.experiment, out, frame, meta)
     print(f"wrote {out}")
