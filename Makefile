@@ -30,8 +30,8 @@ test: setup  ## the whole test suite, as CI runs it
 test-slurm: setup  ## the tiny DAG through a one-node SLURM cluster (root; slurm-wlm, munge); part of `make test`
 	pytest tests/test_slurm.py
 
-gpu-check: setup  ## on a GPU machine, first: training runs right on cuda (medmtl gpu-check --help)
-	medmtl gpu-check
+gpu-check: setup  ## on a GPU machine, first: every model on cuda, then one paper-profile epoch (benchmarks/gpu_check.py)
+	python benchmarks/gpu_check.py
 
 bench: setup  ## speed figures (benchmarks/*.py print them)
 	python benchmarks/bench_input_pipeline.py

@@ -54,19 +54,26 @@ def snakemake_jobs(target: str = "all") -> set[Job]:
     return set(snakemake_dag(ROOT, target))
 
 
+def dvc_outputs(stage) -> frozenset[str]:
+    """A DVC stage's outputs as Snakemake declares them: without the training stages'
+    persisted `best.pt`, which only DVC lists (so that `dvc push` shares the trained models;
+    Snakemake deletes a job's declared outputs before re-running it, and a resume needs it)."""
+    return frozenset(
+        str(o.def_path) for o in stage.outs if not str(o.def_path).endswith("/best.pt")
+    )
+
+
 def dvc_dag(root: Path = ROOT) -> dict[Job, frozenset[str]]:
-    """Every stage of dvc.yaml: (stage name, command, outputs) -> dependency paths (params
-    and the code dependencies left out: they are not edges between stages)."""
+    """Every stage of dvc.yaml: (stage name, command, outputs as `dvc_outputs`) -> dependency
+    paths (params and the code dependencies left out: they are not edges between stages)."""
     from dvc.repo import Repo
 
     os.environ["DVC_NO_ANALYTICS"] = "1"
     with Repo(str(root)) as repo:
         return {
-            (
-                stage.name.split("@")[0],
-                stage.cmd,
-                frozenset(str(o.def_path) for o in stage.outs),
-            ): frozenset(str(d.def_path) for d in stage.deps if not hasattr(d, "params"))
+            (stage.name.split("@")[0], stage.cmd, dvc_outputs(stage)): frozenset(
+                str(d.def_path) for d in stage.deps if not hasattr(d, "params")
+            )
             for stage in repo.index.stages
         }
 
@@ -138,6 +145,18 @@ def test_snakemake_and_dvc_have_the_same_edges(tmp_path: Path, experiment: Path 
     assert snake_edges & exact == dvc_edges & exact
     superset = snake_edges - exact
     assert superset <= dvc_edges
+
+
+def test_dvc_shares_every_training_runs_checkpoint_and_keeps_it_for_a_resume() -> None:
+    """Each training stage, and no other, lists its best.pt: cached (dvc push shares it) and
+    persisted (not deleted when the stage reruns, so a killed job resumes)."""
+    from dvc.repo import Repo
+
+    with Repo(str(ROOT)) as repo:
+        for stage in repo.index.stages:
+            kept = [o for o in stage.outs if str(o.def_path).endswith("/best.pt")]
+            training = stage.cmd.startswith("medmtl train ")
+            assert len(kept) == training and all(o.persist and o.use_cache for o in kept), stage
 
 
 def test_the_report_adds_no_job_to_the_main_job() -> None:

@@ -76,3 +76,34 @@ def test_non_finite_values_fail(where, monkeypatch):
     )
     assert check.problems
     assert any("non-finite" in p for p in check.problems)
+
+
+def _gpu_check_script(*args: str, **env: str):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks/gpu_check.py"
+    return subprocess.run([sys.executable, script, *args], capture_output=True, text=True,
+                          env={**os.environ, **env})  # fmt: skip
+
+
+def test_the_readiness_script_says_there_is_no_gpu_and_exits_0():
+    done = _gpu_check_script(CUDA_VISIBLE_DEVICES="")  # no device visible, GPU machine or not
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("no CUDA device visible") and "images/s" not in done.stdout
+
+
+def test_the_readiness_script_trains_one_epoch_and_evaluates_it_on_the_cpu():
+    """The path a GPU user runs, on the CPU at a tiny size: the pipeline's training job for one
+    epoch, its figures, and the evaluation compared with itself (so: no difference)."""
+    done = _gpu_check_script("--device", "cpu", "--images", "8", "dataset.img_size=32",
+                             "model.width=4")  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()[-3:]
+    assert lines[0] == (
+        "resformer_sequential, paper profile (32 px, width 4), one epoch of 8 images on cpu:"
+    )
+    assert "images/s, peak GPU memory -- MB, bf16 autocast off" in lines[1]
+    assert lines[2].endswith("differ by at most 0.00e+00; 0 mask pixel(s) flip")

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 from pandas import testing as pd_testing
+from test_dags import dvc_outputs
 
 from medmtl import tracking
 
@@ -51,8 +52,13 @@ def commit(project: Path, message: str) -> None:
     run(project, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message)
 
 
-def run(project: Path, *cmd: str) -> str:
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
+def run(project: Path, *cmd: str, env: dict[str, str] | None = None) -> str:
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}:{os.environ['PATH']}",
+        "DVC_NO_ANALYTICS": "1",
+        **(env or {}),
+    }
     done = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True)
     assert done.returncode == 0, f"{cmd} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done.stdout + done.stderr
@@ -146,11 +152,12 @@ def test_snakemake_after_a_crash_and_dvc_give_the_same_outputs(tmp_path: Path) -
     assert finished_training_runs(project) == runs  # Table 4's jobs replaced, none added
     assert "up to date" in run(project, "dvc", "status", "--with-deps", "table4")
     assert "PASS" in run(project, "medmtl", "audit", target)
-    dvc_outputs = _outputs(project)
-    assert dvc_outputs["tables"] == snakemake_outputs["tables"]
-    assert dvc_outputs["predictions"].keys() == snakemake_outputs["predictions"].keys()
+    dvc_made = _outputs(project)
+    assert dvc_made["tables"] == snakemake_outputs["tables"]
+    assert dvc_made["predictions"].keys() == snakemake_outputs["predictions"].keys()
     for path, frame in snakemake_outputs["predictions"].items():
-        pd_testing.assert_frame_equal(dvc_outputs["predictions"][path], frame, check_exact=True)
+        pd_testing.assert_frame_equal(dvc_made["predictions"][path], frame, check_exact=True)
+    _check_dvc_remote_round_trip(project, target)
 
     # A code change reruns the stages of Table 4 that compute with it, the same in both DAGs
     # (Snakemake compares the params of the jobs it ran, DVC of the stages it ran: Table 4's).
@@ -173,6 +180,25 @@ def test_snakemake_after_a_crash_and_dvc_give_the_same_outputs(tmp_path: Path) -
         assert dvc_plan <= snakemake_plan, edited  # Snakemake adds what depends on them
         source.write_bytes(original)
     assert _snakemake_plan(project, target, stage_of) == _dvc_plan(project, "table4") == set()
+
+
+def _check_dvc_remote_round_trip(project: Path, target: str) -> None:
+    """Share through a DVC remote (a folder here; S3 or SSH for users, README "Scaling out"):
+    `dvc push`, then a fresh clone beside the project pulls data, runs (their checkpoints
+    too) and tables back, DVC finds it up to date, and the audit passes there, checking the
+    checkpoints' hashes, against the project's MLflow store (the shared store)."""
+    run(project, "dvc", "remote", "add", "-d", "shared", str(project.parent / "dvc-remote"))
+    commit(project, "dvc.lock and the remote")  # as a user shares a pipeline's state
+    run(project, "dvc", "push", "--with-deps", "table4")  # what DVC built here (dvc.lock)
+    clone = project.parent / "clone"
+    run(project.parent, "git", "clone", "-q", str(project), str(clone))
+    run(clone, "dvc", "pull", "--with-deps", "table4")
+    assert "up to date" in run(clone, "dvc", "status", "--with-deps", "table4")
+    assert (clone / target).read_text() == (project / target).read_text()
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"}
+    audit = run(clone, "medmtl", "audit", target, env=env)
+    assert "PASS" in audit and "checkpoint not present" not in audit, audit
+    assert audit.count("checkpoint sha256 matches") == len(MODELS) * 2, audit
 
 
 REPORT_CATEGORIES = ("Table 4", "Ablations", "External validation", "Training",
@@ -245,11 +271,11 @@ def _check_run_curves_and_run_times(project: Path, runs: list[tuple[str, str]]) 
 
 
 def _dvc_stages(project: Path) -> dict[str, frozenset[str]]:
-    """Stage name (``train@resunet-0``) -> its outputs."""
+    """Stage name (``train@resunet-0``) -> its outputs, as Snakemake declares them."""
     from dvc.repo import Repo
 
     with Repo(str(project)) as repo:
-        return {s.name: frozenset(str(o.def_path) for o in s.outs) for s in repo.index.stages}
+        return {s.name: dvc_outputs(s) for s in repo.index.stages}
 
 
 def _dvc_plan(project: Path, stage: str) -> set[str]:

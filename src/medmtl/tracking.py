@@ -164,7 +164,8 @@ def log_dataset(
     with warnings.catch_warnings():  # schema-inference hints meant for model signatures
         warnings.simplefilter("ignore", UserWarning)
         dataset = mlflow.data.from_pandas(frame, source=source, name=name, digest=digest[:36])
-    entity = DatasetInput(dataset._to_mlflow_entity(), [InputTag(MLFLOW_DATASET_CONTEXT, context)])
+        entity = dataset._to_mlflow_entity()  # infers the schema (again)
+    entity = DatasetInput(entity, [InputTag(MLFLOW_DATASET_CONTEXT, context)])
     # Parallel jobs log the same dataset: MLflow checks then inserts it, so one of two racing
     # jobs hits the unique constraint; on retry it finds the row and only links it.
     _retry(

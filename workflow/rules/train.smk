@@ -14,7 +14,8 @@ rule train:
         split="data/splits/{dataset}.json",
         tracking="results/tracking.json",
     # Only run.json (written last, atomically) is declared: the checkpoints beside it must
-    # survive a killed job, which Snakemake and DVC would otherwise delete before re-running.
+    # survive a killed job, which Snakemake would otherwise delete before re-running. DVC
+    # also lists best.pt, persisted (never deleted before a rerun), so `dvc push` shares it.
     output: "results/runs/{dataset}/{model}/seed{seed}/run.json"
     params:
         code=stage_fingerprint("train"),
