@@ -59,12 +59,13 @@ def run_case(case: Case) -> dict[str, float | str]:
     device = torch.device(case.device)
     before = _rss_mb()
     model = create_model(
-        case.model, img_size=case.img_size, width=case.width, **dict(case.options)
+        case.model, img_size=case.img_size, width=case.width, num_targets=3, **dict(case.options)
     ).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)  # as training
     x = torch.randn(case.batch, 3, case.img_size, case.img_size, device=device)
     masks = torch.randint(0, 2, (case.batch, case.img_size, case.img_size), device=device)
     labels = torch.randint(0, 3, (case.batch,), device=device)
+    targets = torch.randn(case.batch, 3, device=device)  # a regression head's, if any
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     times = []
@@ -73,7 +74,11 @@ def run_case(case: Case) -> dict[str, float | str]:
             torch.cuda.synchronize(device)
         start = time.perf_counter()
         out = model(x)
-        loss = F.cross_entropy(out.seg_logits, masks) + F.cross_entropy(out.cls_logits, labels)
+        loss = F.cross_entropy(out.cls_logits, labels)
+        if out.seg_logits is not None:
+            loss = loss + F.cross_entropy(out.seg_logits, masks)
+        if out.reg is not None:
+            loss = loss + F.mse_loss(out.reg, targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

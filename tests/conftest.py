@@ -98,3 +98,19 @@ def pdflatex_compile(tmp_path: Path):
         return ""
 
     return compile_body
+
+
+@pytest.fixture(scope="session")
+def processed_dynamic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(processed dir at 32 px, split file) of synthetic dynamic studies: 4 phases, 24/8/8
+    subjects (medmtl.data.synthetic_dynamic); read only."""
+    from medmtl.cli import main
+    from medmtl.data.synthetic_dynamic import write_dynamic
+
+    out = tmp_path_factory.mktemp("processed_dynamic")
+    write_dynamic(out / "raw", seed=3, n_train=24, n_val=8, n_test=8, phases=4, size=32)
+    data_dir, split_file = out / "processed", out / "splits.json"
+    preprocess = ["preprocess", "--dataset", "dynamic", "--raw", str(out / "raw")]
+    assert main([*preprocess, "--out", str(data_dir), "--size", "32"]) == 0
+    assert main(["splits", "--processed", str(data_dir), "--out", str(split_file)]) == 0
+    return data_dir, split_file

@@ -181,8 +181,8 @@ def test_a_test_of_another_number_than_its_cell_is_a_mismatch(build, monkeypatch
     tex = build()
     real = audit_metrics.per_image
 
-    def acc_from_argmax(frame, class_names, metric):
-        return real(frame, class_names, "Acc3" if metric == "Acc" else metric)
+    def acc_from_argmax(frame, class_names, metric, regression=None):
+        return real(frame, class_names, "Acc3" if metric == "Acc" else metric, regression)
 
     monkeypatch.setattr(audit_metrics, "per_image", acc_from_argmax)
     failing = _failing(audit.audit_table(tex, _finished))

@@ -158,6 +158,7 @@ def _fake_run(runs: Path, model: str, seed: int, uri: str) -> None:
         "checkpoint_sha256": file_sha256(run_dir / "best.pt"), "split_sha256": "s" * 64,
         "data_sha256": "d" * 64, "config_sha256": config_sha256(cfg), "selection_subset": "val",
         "git_commit": "abc1234", "git_dirty": False, "class_names": list(isic2017.CLASS_NAMES),
+        "tasks": ["seg", "cls"], "regression": None, "targets_note": None,
     }  # fmt: skip
     (run_dir / "run.json").write_text(json.dumps(record))
 

@@ -136,12 +136,56 @@ def test_summarize_returns_stable_keys_and_values():
     assert summary["NSD"] == pytest.approx(450 / 6) and summary["HD95"] == pytest.approx(5.2 / 6)
 
 
+# Two regression targets over the six images, training sds 2 and 0.5. Errors (pred - true):
+#   a: +1, -1, +2, 0, -2, 0  -> MAE 1, RMSE sqrt(10/6), in sds: 0.5, sqrt(10/6)/2
+#   b: 0.5, 0.5, 0, 0, -0.5, 0 -> MAE 0.25, RMSE sqrt(0.75/6), in sds: 0.5, sqrt(0.75/6)/0.5
+REGRESSION = {"names": ["a", "b"], "mean": [10.0, 1.0], "sd": [2.0, 0.5]}
+TRUE_A, TRUE_B = np.array([8.0, 9, 10, 11, 12, 13]), np.array([0.5, 1, 1.5, 1, 0.5, 2])
+PRED_A = TRUE_A + [1, -1, 2, 0, -2, 0]
+PRED_B = TRUE_B + [0.5, 0.5, 0, 0, -0.5, 0]
+
+
+def _regression_frame() -> pd.DataFrame:
+    return _frame().assign(target_a=TRUE_A, pred_a=PRED_A, target_b=TRUE_B, pred_b=PRED_B)
+
+
+def test_regression_metrics_by_hand_and_against_scipy_and_sklearn():
+    from scipy import stats
+    from sklearn import metrics as skm
+
+    summary = metrics.summarize(_regression_frame(), CLASSES, REGRESSION)
+    assert summary["MAE_a"] == pytest.approx(1.0) and summary["MAE_b"] == pytest.approx(0.25)
+    assert summary["RMSE_a"] == pytest.approx(math.sqrt(10 / 6))
+    assert summary["MAE"] == pytest.approx((1 / 2 + 0.25 / 0.5) / 2)  # in training sds
+    assert summary["RMSE"] == pytest.approx((math.sqrt(10 / 6) / 2 + math.sqrt(0.75 / 6) / 0.5) / 2)
+    # R^2 of a by hand: SS_res 10, SS_tot of 8..13 around 10.5 = 17.5
+    assert summary["R2_a"] == pytest.approx(1 - 10 / 17.5)
+    for name, truth, predicted in (("a", TRUE_A, PRED_A), ("b", TRUE_B, PRED_B)):
+        assert summary[f"MAE_{name}"] == pytest.approx(skm.mean_absolute_error(truth, predicted))
+        assert summary[f"R2_{name}"] == pytest.approx(skm.r2_score(truth, predicted))
+        assert summary[f"r_{name}"] == pytest.approx(stats.pearsonr(predicted, truth).statistic)
+    assert summary["R2"] == pytest.approx((summary["R2_a"] + summary["R2_b"]) / 2)
+    assert summary["r"] == pytest.approx((summary["r_a"] + summary["r_b"]) / 2)
+    assert math.isnan(metrics.pearson_r([1.0, 2.0], [3.0, 3.0]))
+    assert math.isnan(metrics.r_squared([1.0, 2.0], [3.0, 3.0]))
+
+
+def test_a_task_the_run_lacks_has_no_metrics():
+    no_segmentation = _frame().drop(columns=["seg_tp", "seg_fp", "seg_fn", "native_tp",
+                                             "native_fp", "native_fn", "nsd", "hd95"])  # fmt: skip
+    summary = metrics.summarize(no_segmentation, CLASSES)
+    assert not {"JI", "DSC", "NSD", "HD95", "MAE"} & summary.keys() and "Acc" in summary
+
+
 @pytest.mark.parametrize("metric", metrics.PER_IMAGE_METRICS)
 def test_per_image_values_average_to_the_summary(metric):
     """The per-image form of each tested metric has the run's summary as its mean."""
-    frame = _frame()
-    values = metrics.per_image(frame, CLASSES, metric)
-    assert np.nanmean(values) == pytest.approx(metrics.summarize(frame, CLASSES)[metric])
+    frame = _regression_frame()
+    values = metrics.per_image(frame, CLASSES, metric, REGRESSION)
+    summary = metrics.summarize(frame, CLASSES, REGRESSION)
+    assert np.nanmean(values) == pytest.approx(summary[metric])
+    if metric == "MAE":  # image 0: |+1| / 2 and |0.5| / 0.5, averaged
+        assert values[0] == pytest.approx((0.5 + 1.0) / 2)
     if metric == "Acc":  # image 1: probs (0.40, 0.35, 0.25), label 0: 2 of 3 decisions right
         assert values[1] == pytest.approx(200 / 3)
 

@@ -16,6 +16,26 @@ from medmtl.models import MTLOutput, create_model, list_models
 from medmtl.models.blocks.resnet import ResNetEncoder
 
 MODELS = list_models()
+TARGETS = 3  # regression targets given to every model; those without a regression task ignore it
+
+
+def _model(name: str, **sizes) -> torch.nn.Module:
+    return create_model(name, num_targets=TARGETS, **sizes)
+
+
+def _check_tasks(model, out: MTLOutput, batch: int, size: int, classes=3, seg_classes=2) -> None:
+    """Each output the model's tasks name has its shape and finite values; the others are None."""
+    assert isinstance(out, MTLOutput)
+    assert out.cls_logits.shape == (batch, classes) and torch.isfinite(out.cls_logits).all()
+    if "seg" in model.tasks:
+        assert out.seg_logits.shape == (batch, seg_classes, size, size)
+        assert torch.isfinite(out.seg_logits).all()
+    else:
+        assert out.seg_logits is None
+    if "reg" in model.tasks:
+        assert out.reg.shape == (batch, TARGETS) and torch.isfinite(out.reg).all()
+    else:
+        assert out.reg is None
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -38,38 +58,32 @@ def test_registry_holds_the_table4_models() -> None:
 @pytest.mark.parametrize("name", MODELS)
 def test_output_shapes(name: str, size: int) -> None:
     torch.manual_seed(0)
-    model = create_model(name, num_classes=3, num_seg_classes=2, img_size=size, width=8).eval()
+    model = _model(name, num_classes=3, num_seg_classes=2, img_size=size, width=8).eval()
     with torch.no_grad():
-        out = model(torch.randn(1, 3, size, size))
-    assert isinstance(out, MTLOutput)
-    assert out.seg_logits.shape == (1, 2, size, size)
-    assert out.cls_logits.shape == (1, 3)
-    assert torch.isfinite(out.seg_logits).all() and torch.isfinite(out.cls_logits).all()
+        _check_tasks(model, model(torch.randn(1, 3, size, size)), 1, size)
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_tiny_profile_size(name: str) -> None:
-    model = create_model(name, img_size=32, width=4).eval()  # conf/profile/tiny.yaml
+    model = _model(name, img_size=32, width=4).eval()  # conf/profile/tiny.yaml
     with torch.no_grad():
-        assert model(torch.randn(2, 3, 32, 32)).seg_logits.shape == (2, 2, 32, 32)
+        _check_tasks(model, model(torch.randn(2, 3, 32, 32)), 2, 32)
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_class_counts_follow_arguments(name: str) -> None:
-    model = create_model(name, num_classes=5, num_seg_classes=4, img_size=64, width=8).eval()
+    model = _model(name, num_classes=5, num_seg_classes=4, img_size=64, width=8).eval()
     with torch.no_grad():
-        out = model(torch.randn(2, 3, 64, 64))
-    assert out.seg_logits.shape == (2, 4, 64, 64) and out.cls_logits.shape == (2, 5)
+        _check_tasks(model, model(torch.randn(2, 3, 64, 64)), 2, 64, classes=5, seg_classes=4)
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_gradient_reaches_every_parameter(name: str) -> None:
     torch.manual_seed(0)
-    model = create_model(name, img_size=64, width=8).train()
+    model = _model(name, img_size=64, width=8).train()
     out = model(torch.randn(2, 3, 64, 64))
     # random weights, so no parameter's gradient cancels by symmetry (e.g. a softmax-invariant sum)
-    loss = (out.seg_logits * torch.randn_like(out.seg_logits)).sum()
-    loss = loss + (out.cls_logits * torch.randn_like(out.cls_logits)).sum()
+    loss = sum((o * torch.randn_like(o)).sum() for o in out if o is not None)
     loss.backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.any()]
     assert not missing, f"no gradient for {missing}"
@@ -78,16 +92,19 @@ def test_gradient_reaches_every_parameter(name: str) -> None:
 
 @pytest.mark.parametrize("name", MODELS)
 def test_side_not_divisible_raises(name: str) -> None:
-    model = create_model(name, img_size=64, width=8).eval()
+    model = _model(name, img_size=64, width=8).eval()
+    side = 64 + model.side_multiple // 2  # 72 for the models whose strides multiply to 16
     with pytest.raises(ValueError, match="divisible"):
-        model(torch.randn(1, 3, 72, 72))
+        model(torch.randn(1, 3, side, side))
     with pytest.raises(ValueError, match="divisible"):
-        create_model(name, img_size=72, width=8)
+        _model(name, img_size=side, width=8)
 
 
-@pytest.mark.parametrize("name", ["resformer_sequential", "resformer_parallel", "tang2023"])
+@pytest.mark.parametrize(
+    "name", ["resformer_sequential", "resformer_parallel", "tang2023", "mtinet"]
+)
 def test_resolution_bound_models_reject_other_sizes(name: str) -> None:
-    model = create_model(name, img_size=64, width=8).eval()
+    model = _model(name, img_size=64, width=8).eval()
     with pytest.raises(ValueError, match="img_size=64"):
         model(torch.randn(1, 3, 128, 128))
 
@@ -101,7 +118,17 @@ def test_non_image_input_raises() -> None:
 @pytest.mark.parametrize("name", MODELS)
 def test_unknown_option_is_an_error(name: str) -> None:
     with pytest.raises(TypeError):
-        create_model(name, img_size=64, width=8, no_such_option=1)
+        _model(name, img_size=64, width=8, no_such_option=1)
+
+
+def test_rgb_models_refuse_other_channels_and_regressing_ones_need_targets() -> None:
+    with pytest.raises(ValueError, match="takes RGB images"):
+        create_model("he2020", img_size=64, width=8, in_channels=6)
+    with pytest.raises(ValueError, match="num_targets"):
+        create_model("res_mtnet", img_size=64, width=8)
+    model = _model("shared_encoder_seg", img_size=64, width=8, in_channels=6).eval()
+    with torch.no_grad():
+        _check_tasks(model, model(torch.randn(2, 6, 64, 64)), 2, 64)
 
 
 def test_dfe_switch_removes_only_the_dfe_modules() -> None:
@@ -152,9 +179,9 @@ def test_hydra_config_builds_its_model(name: str) -> None:
     options = OmegaConf.to_container(OmegaConf.load(CONF / f"{name}.yaml"))
     assert options.pop("name") == name
     assert not {"num_classes", "num_seg_classes", "img_size"} & set(options)  # from dataset
-    model = create_model(name, img_size=64, **{**options, "width": 8}).eval()  # demo profile
+    model = _model(name, img_size=64, **{**options, "width": 8}).eval()  # demo profile
     with torch.no_grad():
-        assert model(torch.randn(1, 3, 64, 64)).seg_logits.shape == (1, 2, 64, 64)
+        _check_tasks(model, model(torch.randn(1, 3, 64, 64)), 1, 64)
 
 
 def test_models_command_lists_every_model(capsys: pytest.CaptureFixture[str]) -> None:

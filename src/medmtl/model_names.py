@@ -2,7 +2,16 @@
 
 from collections.abc import Iterable
 
-# Registry name -> row label, in the row order of the paper's Table 4.
+# The six methods of the ResFormer paper's Table 4, in its row order.
+TABLE4 = (
+    "he2020",
+    "gende2022",
+    "hervella2022",
+    "tang2023",
+    "resformer_sequential",
+    "resformer_parallel",
+)
+# Registry name -> row label, in row order: Table 4's, then the others.
 DISPLAY_NAMES = {
     "he2020": "He et al.",
     "gende2022": "Gende et al.",
@@ -11,6 +20,13 @@ DISPLAY_NAMES = {
     "resformer_sequential": "ResFormer - Sequential",
     "resformer_parallel": "ResFormer - Parallel",
     "resunet": "Residual U-Net",
+    # the Res-MTNet and MTI-Net experiments (issue 14): baselines first, the proposed last
+    "shared_encoder": "Shared encoder",
+    "shared_encoder_seg": "Shared encoder + seg. head",
+    "res_mtnet": "Res-MTNet",
+    "mtinet_no_mdief": "MTI-Net w/o MdIEF",
+    "mtinet_no_tdd": "MTI-Net w/o TDD",
+    "mtinet": "MTI-Net",
 }
 
 

@@ -30,10 +30,10 @@ from medmtl.credentials import redact  # noqa: E402
 from medmtl.errors import UserError  # noqa: E402
 
 T = TypeVar("T")
-# MLflow's message when a server does not answer: the request's URL and the socket error
-UNREACHABLE = re.compile(
-    r"API request to (\w+://[^/\s]+)\S* failed.*?(\[Errno -?\d+\][^'\"]*)", re.S
-)
+# MLflow's message when a server does not answer (refused, reset, closed, timed out): the
+# request's URL, then the transport error, of which the socket error is the useful part
+UNREACHABLE = re.compile(r"API request to (\w+://[^/\s]+)\S* failed with exception (.*)", re.S)
+SOCKET_ERROR = re.compile(r"\[Errno -?\d+\][^'\"]*|Remote end closed connection[^'\"]*|timed out")
 RUN_KEY_TAGS = ("medmtl.stage", "medmtl.output")
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")  # the UI reads it
 
@@ -50,7 +50,9 @@ def _retry(
             message = str(err).lower()
             if not any(t in message for t in transient) or attempt == attempts - 1:
                 if unreachable := UNREACHABLE.search(str(err)):
-                    server, reason = unreachable.groups()
+                    server, exception = unreachable.groups()
+                    reason = SOCKET_ERROR.search(exception)
+                    reason = reason.group(0) if reason else exception[:200]
                     raise UserError(
                         f"the MLflow tracking server {redact(server)} is unreachable ({reason}): "
                         "is it running? (README, 'Scaling out')"

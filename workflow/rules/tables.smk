@@ -49,3 +49,20 @@ rule ablation_table:
     log: "logs/tables/{table}.log"
     benchmark: "results/benchmarks/ablation_table/{table}.tsv"
     shell: f"medmtl ablation-table --table {{wildcards.table}} --predictions results/predictions/{EVAL_SET} --ablations results/ablations/predictions/{EVAL_SET} --params {PARAMS} --split {{input.split}} --alpha {{params.alpha}} --n-boot {{params.n_boot}} --stats {{output.stats}} --out {{output.tex}} > {{log}} 2>&1"
+
+
+rule task_table:
+    # An experiment's multi-task table {wildcards.name} (params `task_tables`): a column group per task of its runs
+    input:
+        predictions=predictions(EVAL_SET),
+        stats=f"results/stats/{EVAL_SET}.parquet",
+        split=f"data/splits/{DATASET}.json",
+    output:
+        tex="results/tables/{name}.tex",
+        html=report("results/tables/{name}.html", caption="../report/task_table.rst", category="Multi-task"),
+        provenance="results/tables/{name}.provenance.json",
+    params: code=stage_fingerprint("table"), profile=config["profile"], alpha=config["stats"]["alpha"]
+    wildcard_constraints: name="|".join(config["task_tables"]) or "(?!)"
+    log: "logs/tables/{name}.log"
+    benchmark: "results/benchmarks/task_table/{name}.tsv"
+    shell: f"medmtl table --predictions results/predictions/{EVAL_SET} --params {PARAMS} --stats {{input.stats}} --split {{input.split}} --alpha {{params.alpha}} --profile {{params.profile}} --out {{output.tex}} --label tab:{{wildcards.name}} > {{log}} 2>&1"

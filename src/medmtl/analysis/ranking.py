@@ -2,8 +2,9 @@
 2021, "Methods and open-source toolkit for analyzing and visualizing challenge results", Sci.
 Rep. 11:2369, sections "Bootstrapping" and "Significance maps").
 
-- Ranks: per tested metric (`stats.TESTED_METRICS`), the models ranked by their cell value (the
-  mean over seeds of the per-seed summaries; higher is better, rank 1 the best, ties share the
+- Ranks: per tested metric (`stats.tested_metrics` of the tasks all models have: JI, DSC, Acc
+  for Table 4), the models ranked by their cell value (the mean over seeds of the per-seed
+  summaries; higher is better, lower for an error such as MAE; rank 1 the best, ties share the
   mean rank) on the full data and on each of `n_boot` bootstrap samples. A sample resamples the
   test cases (one index set for every model, so the comparison stays paired) and each model's
   runs (with replacement): both the case and the training variation move the ranks. Written
@@ -29,9 +30,10 @@ import pandas as pd
 from scipy import stats as sps
 
 from medmtl.analysis.run_level import two_level_means
-from medmtl.analysis.stats import TESTED_METRICS, compute_comparisons, run_values
+from medmtl.analysis.stats import common_tasks, compute_comparisons, run_values, tested_metrics
 from medmtl.analysis.stats_file import stats_markdown
 from medmtl.annotated_parquet import write_annotated
+from medmtl.evaluation.metrics import LOWER_IS_BETTER
 from medmtl.evaluation.predictions import PredictionFile, group_by_model
 from medmtl.markdown import markdown_table
 from medmtl.model_names import model_order
@@ -39,9 +41,15 @@ from medmtl.model_names import model_order
 RANK_COLUMNS = ("metric", "sample", "model", "rank", "mean", "full_rank", "kendall_tau")
 
 
-def _ranks(means: np.ndarray) -> np.ndarray:
-    """Rank 1 for the highest mean, ties sharing the mean rank, along the last axis."""
-    return sps.rankdata(-means, method="average", axis=-1)
+def _ranks(means: np.ndarray, metric: str) -> np.ndarray:
+    """Rank 1 for the best mean (the highest, the lowest of an error), ties sharing the mean
+    rank, along the last axis."""
+    return sps.rankdata(means if metric in LOWER_IS_BETTER else -means, method="average", axis=-1)
+
+
+def ranked_metrics(files: list[PredictionFile]) -> tuple[str, ...]:
+    """The tested metrics of the tasks every model has."""
+    return tested_metrics(common_tasks(files))
 
 
 def kendall_tau_b(reference: np.ndarray, samples: np.ndarray) -> np.ndarray:
@@ -64,13 +72,13 @@ def rank_samples(files: list[PredictionFile], n_boot: int = 1000, seed: int = 0)
     groups = group_by_model(files)
     models = model_order(groups)
     frames = []
-    for number, metric in enumerate(TESTED_METRICS):
+    for number, metric in enumerate(ranked_metrics(files)):
         values = [run_values(groups[m], metric) for m in models]
         kept = np.logical_and.reduce([v.notna().all(axis=1).to_numpy() for v in values])
         runs = [v.to_numpy(float)[kept].T for v in values]
-        full = _ranks(np.array([r.mean() for r in runs]))
+        full = _ranks(np.array([r.mean() for r in runs]), metric)
         means = two_level_means(runs, n_boot, np.random.default_rng([seed, number]))
-        ranks = _ranks(means)
+        ranks = _ranks(means, metric)
         columns = {
             "metric": metric,
             "sample": np.repeat(np.arange(n_boot), len(models)),
@@ -94,7 +102,7 @@ def pairwise_tests(
         compute_comparisons(
             files, [(a, b, (metric,)) for a, b in combinations(models, 2)], alpha, n_boot, seed
         )
-        for metric in TESTED_METRICS
+        for metric in ranked_metrics(files)
     ]
     return pd.concat(frames, ignore_index=True)
 
@@ -137,7 +145,8 @@ def significance_map(pairs: pd.DataFrame, metric: str) -> str:
     models = list(dict.fromkeys([*rows_of["model"], *rows_of["reference"]]))
     cell = {}
     for r in rows_of.itertuples():
-        sign = "+" if r.mean_model > r.mean_reference else "-"
+        higher = r.mean_model > r.mean_reference
+        sign = "+" if higher != (metric in LOWER_IS_BETTER) else "-"
         mark = (sign * (2 if r.seed_significant else 1)) if r.significant else "."
         cell[r.model, r.reference] = mark
         cell[r.reference, r.model] = mark.translate(str.maketrans("+-", "-+"))
@@ -154,7 +163,8 @@ def write_ranking(
     ranks_path.with_suffix(".md").write_text(ranks_markdown(ranks, meta))
     write_annotated(pairs_path, pairs, meta)
     maps = "".join(
-        f"\n## {metric}\n\n" + significance_map(pairs, metric) for metric in TESTED_METRICS
+        f"\n## {metric}\n\n" + significance_map(pairs, metric)
+        for metric in dict.fromkeys(pairs["metric"])
     )
     pairs_path.with_suffix(".md").write_text(
         stats_markdown(pairs, {**meta, "reference": "every other model"})

@@ -53,6 +53,20 @@ from medmtl.evaluation.predictions import PredictionFile, group_by_model
 from medmtl.model_names import model_order
 
 TESTED_METRICS = ("JI", "DSC", "Acc")  # Table 4 and the ablation tables: their marked columns
+TESTED_BY_TASK = {"seg": ("JI", "DSC"), "cls": ("Acc",), "reg": ("MAE",)}  # the marked columns
+
+
+def tested_metrics(tasks: Sequence[str]) -> tuple[str, ...]:
+    """The tested (marked) metrics of runs with `tasks`, in table order: JI, DSC, Acc for
+    segmentation and classification (Table 4's), MAE (per-case absolute errors) for regression."""
+    return tuple(m for task in ("seg", "cls", "reg") if task in tasks for m in TESTED_BY_TASK[task])
+
+
+def common_tasks(files: Sequence[PredictionFile]) -> tuple[str, ...]:
+    """The tasks every one of `files` has."""
+    return tuple(t for t in ("seg", "cls", "reg") if all(t in f.tasks for f in files))
+
+
 TEST = "wilcoxon"
 SEED_TEST = "permutation_runs"
 ZERO_METHOD = "wilcox"
@@ -97,7 +111,7 @@ def run_values(files: list[PredictionFile], metric: str) -> pd.DataFrame:
     return pd.DataFrame(
         {
             f.seed: pd.Series(
-                metrics.per_image(f.frame, f.meta["class_names"], metric),
+                metrics.per_image(f.frame, f.meta["class_names"], metric, f.meta.get("regression")),
                 index=f.frame["case_id"].to_numpy(),
             )
             for f in files
@@ -203,17 +217,27 @@ Comparison = tuple[str, str, tuple[str, ...]]  # (model, reference, tested metri
 
 
 def reference_comparisons(
-    files: list[PredictionFile], reference: str, tested: Sequence[str] = TESTED_METRICS
+    files: list[PredictionFile], reference: str, tested: Sequence[str] | None = None
 ) -> list[Comparison]:
-    """Every model of `files` but `reference` against it on `tested`, in table order.
+    """Every model of `files` but `reference` against it on `tested` (default: the
+    `tested_metrics` of the tasks both models have), in table order.
 
     Raises:
         UserError: `reference` has no prediction files.
     """
-    models = model_order(group_by_model(files))
+    groups = group_by_model(files)
+    models = model_order(groups)
     if reference not in models:
         raise UserError(f"reference model {reference!r} not among {', '.join(sorted(models))}")
-    return [(model, reference, tuple(tested)) for model in models if model != reference]
+    return [
+        (
+            model,
+            reference,
+            tuple(tested or tested_metrics(common_tasks(groups[model] + groups[reference]))),
+        )
+        for model in models
+        if model != reference
+    ]
 
 
 def compute_stats(
@@ -222,7 +246,7 @@ def compute_stats(
     alpha: float,
     n_boot: int = 2000,
     seed: int = 0,
-    tested: Sequence[str] = TESTED_METRICS,
+    tested: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Compare every model with `reference` on the `tested` metrics (both levels).
 
@@ -232,7 +256,8 @@ def compute_stats(
         alpha: Significance threshold applied to the Holm-adjusted p values.
         n_boot: Bootstrap resamples per CI (and the cap on permutations).
         seed: Seed of the bootstrap and permutation generators, afresh per comparison.
-        tested: Metrics among `metrics.PER_IMAGE_METRICS`.
+        tested: Metrics among `metrics.PER_IMAGE_METRICS`; default: each comparison's
+            `tested_metrics` (JI, DSC, Acc for Table 4's runs).
 
     Returns:
         One row per (model, metric) with the columns `COLUMNS`, models in table order.
@@ -299,7 +324,7 @@ def compute_stats_across(
     alpha: float,
     n_boot: int = 2000,
     seed: int = 0,
-    tested: Sequence[str] = TESTED_METRICS,
+    tested: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """`compute_stats` on each eval set, Holm over all the comparisons together: the
     comparisons of one table with one row per eval set (external validation).

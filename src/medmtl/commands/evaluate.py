@@ -42,7 +42,10 @@ COPIED_RUN_KEYS = (
     "selection_subset",
     "git_commit",
 )
-RUN_KEYS = (*COPIED_RUN_KEYS, "class_names", "mlflow_run_id", "checkpoint", "git_dirty")
+RUN_KEYS = (
+    *COPIED_RUN_KEYS, "class_names", "mlflow_run_id", "checkpoint", "git_dirty", "tasks",
+    "regression", "targets_note",
+)  # fmt: skip
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -121,17 +124,28 @@ def predict_run(
         labels: The `label` column; default: the manifest's (external sets: mapped labels).
 
     Raises:
-        UserError: the arrays are not at the run's input size, or the checkpoint's sha256
-            differs from the one in run.json.
+        UserError: the arrays are not at the run's input size, the checkpoint's sha256
+            differs from the one in run.json, or the data's regression targets are not the
+            run's.
     """
     import numpy as np
 
+    from medmtl.errors import UserError
     from medmtl.evaluation.predict import predict_cases
-    from medmtl.models.inputs import Split
+    from medmtl.models.inputs import Split, TargetScale
 
     model, device = load_best(run_dir, record, cfg, data)
     images, masks, manifest_labels = data.select(ids)
     labels = manifest_labels if labels is None else labels
+    regression = None
+    if record["regression"] is not None:
+        scale = TargetScale.from_json(record["regression"])
+        if data.target_names != scale.names:
+            raise UserError(
+                f"{data.directory}: regression targets {list(data.target_names)}, but "
+                f"{run_dir} was trained on {list(scale.names)}"
+            )
+        regression = (scale, data.targets(ids))
     frame = predict_cases(
         model,
         Split.from_arrays(images, masks, labels),
@@ -140,6 +154,7 @@ def predict_run(
         device=device,
         native_mask=lambda i: data.native_mask(ids[i]),
         nsd_tolerance=nsd_tolerance,
+        regression=regression,
     )
     frame.insert(0, "case_id", list(ids))
     frame.insert(1, "label", np.asarray(labels, dtype="int64"))
@@ -169,7 +184,10 @@ def load_best(run_dir: Path, record: dict, cfg: DictConfig, data: ProcessedData)
     checkpoint = run_dir / record["checkpoint"]
     if file_sha256(checkpoint) != record["checkpoint_sha256"]:
         raise UserError(f"{checkpoint}: sha256 differs from the one in {run_dir / 'run.json'}")
-    model = build_model(cfg, len(record["class_names"])).to(device)
+    targets = record["regression"]["names"] if record["regression"] else data.target_names
+    model = build_model(
+        cfg, len(record["class_names"]), in_channels=data.channels, num_targets=len(targets)
+    ).to(device)
     model.load_state_dict(torch.load(checkpoint, map_location=device, weights_only=True))
     return model.eval(), device
 
@@ -179,8 +197,9 @@ def prediction_metadata(record: dict, run_dir: Path, eval_set: str, subset: str)
     from medmtl.hashing import git_state
 
     commit, dirty = git_state()
+    regression = {key: record[key] for key in ("regression", "targets_note") if record[key]}
     return {
-        **{key: record[key] for key in COPIED_RUN_KEYS},
+        **{key: record[key] for key in COPIED_RUN_KEYS}, "tasks": record["tasks"], **regression,
         "eval_set": eval_set, "subset": subset, "class_names": list(record["class_names"]),
         "run_id": record["mlflow_run_id"], "run_dir": str(run_dir),
         "checkpoint": str(run_dir / record["checkpoint"]),

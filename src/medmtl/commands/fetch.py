@@ -6,12 +6,16 @@ import argparse
 from pathlib import Path
 
 HELP = """Produce data/raw/<dataset> from the dataset's section of a params file: for
-`synthetic`, generate it (medmtl synthesize with seed, n_train, n_val, n_test, size); for a real
-dataset, download its archives (medmtl download with source, parts), verified by sha256."""
+`synthetic`, generate it (medmtl synthesize with seed, n_train, n_val, n_test, size); for
+`dynamic`, generate multi-phase studies (the same keys and phases) when its source is
+`synthetic`, else copy the release folder its source names (the layout of medmtl.data.dynamic);
+for a real dataset, download its archives (medmtl download with source, parts), verified by
+sha256."""
 
 
 FETCH_KEYS = {  # what each dataset's params section must give; others need only `source`
     "synthetic": ("seed", "n_train", "n_val", "n_test", "size"),
+    "dynamic": ("source", "seed", "n_train", "n_val", "n_test", "phases", "size"),
     "isic2017": ("source", "parts"),
 }
 
@@ -46,8 +50,33 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{where}: {args.dataset}: missing key(s) {', '.join(missing)}")
     values = {k: section[k] for k in keys}
     if args.dataset == "synthetic":
-        return synthesize.run(argparse.Namespace(out=args.out, **values))
+        return synthesize.run(argparse.Namespace(out=args.out, dataset="synthetic", **values))
+    if args.dataset == "dynamic":
+        return _dynamic(values, args.out)
     values.setdefault("parts", None)
     return download.run(
         argparse.Namespace(dataset=args.dataset, out=args.out, checksums=None, **values)
     )
+
+
+def _dynamic(values: dict, out: Path) -> int:
+    """Generate the synthetic studies, or copy a release in the dynamic layout to `out`."""
+    import argparse
+    import shutil
+
+    from medmtl.commands import synthesize
+    from medmtl.data.dynamic import SUBJECTS
+    from medmtl.errors import UserError
+
+    source = values.pop("source")
+    if source == "synthetic":
+        return synthesize.run(argparse.Namespace(out=out, dataset="dynamic", **values))
+    if not (Path(source) / SUBJECTS).is_file():
+        raise UserError(f"dynamic.source: {source}/{SUBJECTS} missing (medmtl.data.dynamic)")
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(source, tmp)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.replace(out)
+    print(f"copied the dynamic release {source} to {out}")
+    return 0

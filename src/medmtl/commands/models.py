@@ -1,6 +1,7 @@
 """`medmtl models`: list the registered models with their parameter counts.
 
-Counts are taken at the paper's width (64) and 224 px and at the demo width (8) and 64 px;
+Counts are taken at the paper's width (64) and 224 px and at the demo width (8) and 64 px,
+for RGB input and, for a model with a regression head, 3 targets (the lesion-geometry targets);
 the models are built on the `meta` device, so no weights are allocated and the listing is
 instant.
 """
@@ -30,7 +31,7 @@ def parameter_count(name: str, width: int, img_size: int) -> int:
     from medmtl.models import create_model
 
     with torch.device("meta"):
-        model = create_model(name, width=width, img_size=img_size)
+        model = create_model(name, width=width, img_size=img_size, num_targets=3)
     return sum(p.numel() for p in model.parameters())
 
 

@@ -7,7 +7,9 @@ from pathlib import Path
 
 from medmtl.commands import add_test_options
 
-HELP = """Test every model against REFERENCE on JI, DSC and Acc from the prediction files, at
+HELP = """Test every model against REFERENCE on the marked metrics of the tasks both have (JI,
+DSC for segmentation, Acc for classification: Table 4's; MAE, the per-case absolute errors, for
+regression) from the prediction files, at
 two levels (per image: Wilcoxon on seed-mean per-image values; per training run: exact
 permutation test of the per-run values, with a two-level bootstrap CI and seed-pair sign
 consistency; Holm over the table at each level), written to OUT (+ .md). With --ranks and

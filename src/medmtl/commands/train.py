@@ -38,8 +38,9 @@ def train_job(cfg) -> dict:
     from medmtl.credentials import redact
     from medmtl.data.processed import load_processed
     from medmtl.data.splits import load_splits
-    from medmtl.models.inputs import Split, build_model, resolve_device
+    from medmtl.models.inputs import Split, TargetScale, build_model, resolve_device
     from medmtl.pipeline.ablation import check_applies
+    from medmtl.training.adversarial import Adversary
     from medmtl.training.birads import BiradsConsistency, malignant_index
     from medmtl.training.gpu_slots import claim_for_job
     from medmtl.training.loop import TrainState, fit, restore, seed_everything
@@ -61,8 +62,19 @@ def train_job(cfg) -> dict:
 
     data = load_processed(Path(cfg.data_dir))
     splits = load_splits(Path(cfg.split_file))
-    train, val = (Split.from_arrays(*data.select(splits[name])) for name in ("train", "val"))
-    model = build_model(cfg, len(data.class_names)).to(device)
+    model = build_model(
+        cfg, len(data.class_names), in_channels=data.channels, num_targets=len(data.target_names)
+    ).to(device)
+    scale = None  # regression: targets standardised with the training split's mean and sd
+    if "reg" in model.tasks:
+        scale = TargetScale.fit(data.target_names, data.targets(splits["train"]))
+    train, val = (
+        Split.from_arrays(
+            *data.select(splits[name]),
+            None if scale is None else scale.standardise(data.targets(splits[name])),
+        )
+        for name in ("train", "val")
+    )
     t = cfg.trainer
     weights = None
     if t.class_weights == "inverse_frequency":
@@ -72,8 +84,13 @@ def train_job(cfg) -> dict:
         index = malignant_index(data.class_names, t.malignant_class)
         consistency = BiradsConsistency(index, t.consistency_features)
     loss_fn = MultiTaskLoss(
-        t.cls_weight, t.seg_weight, weights, consistency, t.consistency_weight
-    ).to(device)
+        t.cls_weight, t.seg_weight, weights, consistency, t.consistency_weight,
+        t.reg_weight, t.reg_loss,
+    ).to(device)  # fmt: skip
+    discriminator = model.make_discriminator()  # MTI-Net's task-driven discriminator, or None
+    adversary = None
+    if discriminator is not None:
+        adversary = Adversary(discriminator.to(device), t.adversarial_weight, t.lr, tuple(t.betas))
     optimiser = torch.optim.AdamW(  # the loss's parameters: the consistency prior's w and b
         [*model.parameters(), *loss_fn.parameters()],
         lr=t.lr, betas=tuple(t.betas), weight_decay=t.weight_decay,
@@ -82,8 +99,13 @@ def train_job(cfg) -> dict:
     gen = torch.Generator().manual_seed(cfg.seed)
 
     record = provenance_record(cfg, data, device, gpu_index)
+    record |= {
+        "tasks": list(model.tasks),
+        "regression": None if scale is None else scale.to_json(),
+        "targets_note": None if scale is None else data.targets_note,
+    }
     if (out / "last.pt").exists():
-        state = restore(out / "last.pt", model, loss_fn, optimiser, gen)
+        state = restore(out / "last.pt", model, loss_fn, optimiser, gen, adversary)
         if tracking.run_status(uri, state.mlflow_run_id) is None:  # another store, or deleted
             state.mlflow_run_id = open_mlflow_run(cfg, uri, record, data, splits["train"])
             print(f"{redact(uri)} has no run of {out}: opened {state.mlflow_run_id}", flush=True)
@@ -101,6 +123,7 @@ def train_job(cfg) -> dict:
         eval_batch_size=t.eval_batch_size, gen=gen, device=device,
         augment_cfg=dict(t.augment), run_dir=out, state=state,
         on_epoch=lambda epoch, metrics: tracking.log_metrics(uri, run_id, metrics, epoch),
+        adversary=adversary,
     )  # fmt: skip
     pd.DataFrame(state.history).to_csv(out / "history.csv", index=False)
     record = close_run(cfg, uri, out, record, state, time.perf_counter() - started)
@@ -163,6 +186,7 @@ def open_mlflow_run(cfg, uri: str, record: dict, data, train_ids: list[str]) -> 
         "medmtl.dataset": cfg.dataset.name, "medmtl.model": record["model"],
         "medmtl.ablation": str(cfg.ablation_name),
         "medmtl.seed": str(cfg.seed), "medmtl.profile": cfg.profile_name,
+        "medmtl.tasks": ",".join(record["tasks"]),
         "mlflow.source.git.commit": record["git_commit"],
         "medmtl.git_dirty": str(record["git_dirty"]),
         **{f"medmtl.{k}": record[k] for k in ("data_sha256", "split_sha256", "config_sha256",

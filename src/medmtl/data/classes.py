@@ -7,4 +7,5 @@ DATASET_CLASSES: dict[str, tuple[str, ...]] = {
     "busi": ("benign", "malignant", "normal"),
     "ph2": ("common_nevus", "atypical_nevus", "melanoma"),
     "udiat_b": ("benign", "malignant"),
+    "dynamic": ("benign", "malignant"),  # multi-phase studies (medmtl.data.dynamic)
 }

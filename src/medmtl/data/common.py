@@ -98,6 +98,9 @@ class RawCase:
         image_file: name of the image file (archive member) in `files`.
         mask_files: names of the mask file(s); several masks are OR-merged.
         files: reads `image_file` and `mask_files`.
+        targets: (name, value) of the release's continuous regression targets, if any
+            (`medmtl.data.targets`), the same names for every case of a release.
+        targets_note: what those targets are, for captions.
     """
 
     case_id: str
@@ -106,6 +109,13 @@ class RawCase:
     image_file: str
     mask_files: tuple[str, ...]
     files: FileSource
+    targets: tuple[tuple[str, float], ...] = ()
+    targets_note: str = ""
+
+    @property
+    def channels(self) -> int:
+        """Channels of `load_image`'s array: 3 (RGB)."""
+        return 3
 
     def read_image_bytes(self) -> bytes:
         """Return the image file's bytes exactly as released (what `image_sha256` hashes)."""

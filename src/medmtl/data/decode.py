@@ -29,6 +29,22 @@ def decode_image(data: bytes, where: str) -> np.ndarray:
         raise UserError(f"{where}: cannot decode image: {err}") from err
 
 
+def decode_gray(data: bytes, where: str) -> np.ndarray:
+    """Decode a single-channel image (8- or 16-bit, or float) to float64 (H, W), keeping its
+    values (no rescaling: a 16-bit phase keeps its 0..65535 range).
+
+    Raises:
+        UserError: the bytes are not a decodable image, or it has colour channels.
+    """
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            if img.mode not in ("L", "I", "I;16", "I;16B", "I;16L", "F"):
+                raise UserError(f"{where}: mode {img.mode}: expected a grayscale image")
+            return np.asarray(img, dtype=np.float64)
+    except _DECODE_ERRORS as err:
+        raise UserError(f"{where}: cannot decode image: {err}") from err
+
+
 def decode_mask(data: bytes, where: str) -> np.ndarray:
     """Decode a mask image to bool (H, W): foreground where any colour channel is > 0.
 

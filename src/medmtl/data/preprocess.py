@@ -26,10 +26,11 @@ from PIL import Image
 from tqdm import tqdm
 
 from medmtl.annotated_parquet import write_annotated
-from medmtl.data import busi, dedup, isic2017, ph2, udiat
+from medmtl.data import busi, dedup, dynamic, isic2017, ph2, udiat
 from medmtl.data.classes import DATASET_CLASSES
 from medmtl.data.common import RawCase
 from medmtl.data.processed import MANIFEST_COLUMNS, SUBSET_ORDER
+from medmtl.data.targets import STORED_PREFIX
 from medmtl.errors import UserError
 
 DEDUP_REPORT = "dedup_report.csv"
@@ -41,6 +42,7 @@ READERS: dict[str, Reader] = {
     "busi": busi.read_busi,
     "ph2": ph2.read_ph2,
     "udiat_b": udiat.read_udiat,
+    "dynamic": dynamic.read_dynamic,  # multi-phase studies, synthetic or real, one layout
 }
 DEDUPLICATED_DATASETS = frozenset({"busi"})  # releases known to repeat images (busi.py)
 
@@ -94,6 +96,12 @@ def preprocess(
             report.to_csv(tmp / DEDUP_REPORT, index=False)
         manifest = _write_arrays(ordered, tmp, class_names, size)
         metadata = {"dataset": dataset, "class_names": list(class_names), "size": size}
+        if ordered[0].channels != 3:
+            metadata["channels"] = ordered[0].channels
+        if ordered[0].targets:
+            metadata["targets_note"] = ordered[0].targets_note or (
+                "the release's own targets: " + ", ".join(n for n, _ in ordered[0].targets)
+            )
         _write_manifest(manifest, metadata, tmp / "manifest.parquet")
         _replace_dir(tmp, out_dir)
     except BaseException:
@@ -122,22 +130,32 @@ def _sorted_cases(cases: Iterable[RawCase], class_names: Sequence[str]) -> list[
 def _write_arrays(
     cases: list[RawCase], folder: Path, class_names: Sequence[str], size: int
 ) -> pd.DataFrame:
-    """Fill images.npy, masks.npy and native_masks.npz; return the manifest rows."""
-    n = len(cases)
-    images = np.lib.format.open_memmap(folder / "images.npy", "w+", np.uint8, (n, size, size, 3))
+    """Fill images.npy, masks.npy and native_masks.npz; return the manifest rows, with a
+    `target_<name>` column per regression target the release carries."""
+    n, channels = len(cases), cases[0].channels
+    target_names = [name for name, _ in cases[0].targets]
+    shape = (n, size, size, channels)
+    images = np.lib.format.open_memmap(folder / "images.npy", "w+", np.uint8, shape)
     masks = np.lib.format.open_memmap(folder / "masks.npy", "w+", np.uint8, (n, size, size))
     rows = []
     with zipfile.ZipFile(folder / "native_masks.npz", "w", zipfile.ZIP_DEFLATED) as npz:
         for i, case in enumerate(tqdm(cases, desc="preprocess", unit="case", disable=None)):
             data = case.read_image_bytes()
             image = case.load_image(data)
+            where = case.files.describe(case.image_file)
+            if image.shape[2] != channels or [t for t, _ in case.targets] != target_names:
+                raise UserError(
+                    f"{where}: {image.shape[2]} channel(s) and targets "
+                    f"{[t for t, _ in case.targets]}, but the first case has {channels} and "
+                    f"{target_names}"
+                )
             mask = case.load_mask()
             if mask.shape != image.shape[:2]:
                 raise UserError(
                     f"{case.files.describe(case.mask_files[0])}: mask size {mask.shape[::-1]} "
                     f"differs from image size {image.shape[1::-1]} (width, height)"
                 )
-            images[i] = _resize(image, size, Image.Resampling.BILINEAR)
+            images[i] = _resize_image(image, size)
             masks[i] = _resize(mask.astype(np.uint8), size, Image.Resampling.NEAREST)
             with npz.open(f"{case.case_id}.npy", "w", force_zip64=True) as member:
                 np.lib.format.write_array(member, np.asarray(mask, dtype=bool), allow_pickle=False)
@@ -152,24 +170,43 @@ def _write_arrays(
                     "image_file": case.image_file,
                     "mask_file": ";".join(case.mask_files),
                     "image_sha256": hashlib.sha256(data).hexdigest(),
+                    **{f"{STORED_PREFIX}{name}": value for name, value in case.targets},
                 }
             )
     images.flush()
     masks.flush()
     del images, masks  # close the memory maps before the folder is renamed
-    return pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS)).astype(MANIFEST_COLUMNS)
+    targets = {f"{STORED_PREFIX}{name}": "float64" for name in target_names}
+    return pd.DataFrame(rows, columns=[*MANIFEST_COLUMNS, *targets]).astype(
+        {**MANIFEST_COLUMNS, **targets}
+    )
 
 
 def _resize(array: np.ndarray, size: int, resample: Image.Resampling) -> np.ndarray:
     return np.asarray(Image.fromarray(array).resize((size, size), resample))
 
 
+def _resize_image(image: np.ndarray, size: int) -> np.ndarray:
+    """Bilinear resize of an RGB image, or of each phase of a dynamic study (PIL has no mode
+    for T channels)."""
+    if image.shape[2] == 3:
+        return _resize(image, size, Image.Resampling.BILINEAR)
+    channels = [
+        _resize(image[..., c], size, Image.Resampling.BILINEAR) for c in range(image.shape[2])
+    ]
+    return np.stack(channels, axis=-1)
+
+
 def _write_manifest(manifest: pd.DataFrame, metadata: dict, path: Path) -> None:
     import pyarrow as pa
 
-    schema = pa.schema(
-        [(c, pa.string() if t == "str" else pa.int64()) for c, t in MANIFEST_COLUMNS.items()]
-    )
+    types = {
+        "str": pa.string(),
+        "object": pa.string(),
+        "int64": pa.int64(),
+        "float64": pa.float64(),
+    }
+    schema = pa.schema([(c, types[str(t)]) for c, t in manifest.dtypes.items()])
     write_annotated(path, manifest, metadata, schema)
 
 

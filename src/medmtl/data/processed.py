@@ -3,10 +3,14 @@
 Contract (docs/architecture.md, "Processed dataset"), in ``data/processed/<dataset>/``:
 
 - ``manifest.parquet``: one row per case, row i <-> array index i, rows sorted by subset
-  (train, val, test, all) then case id; columns `MANIFEST_COLUMNS`; parquet key-value metadata
-  ``medmtl`` = json ``{"dataset", "class_names", "size"}``. ``mask_file`` joins several mask
-  files of one case with ``;``.
-- ``images.npy``: uint8 (N, S, S, 3), bilinear (antialiased) resize of the RGB image;
+  (train, val, test, all) then case id; columns `MANIFEST_COLUMNS`, plus float
+  ``target_<name>`` columns when the release carries regression targets
+  (`medmtl.data.targets`); parquet key-value metadata ``medmtl`` = json ``{"dataset",
+  "class_names", "size"}``, plus ``channels`` (default 3) and ``targets_note`` (what the
+  stored targets are) when they differ from an RGB release without targets. ``mask_file``
+  joins several mask files of one case with ``;``.
+- ``images.npy``: uint8 (N, S, S, C), bilinear (antialiased) resize of the RGB image (C = 3)
+  or of each of the C co-registered phases of a dynamic study (`medmtl.data.dynamic`);
 - ``masks.npy``: uint8 (N, S, S) in {0, 1}, nearest resize of the merged mask;
 - ``native_masks.npz``: one bool array per case id at native resolution. Written member by
   member (the same format `numpy.savez_compressed` writes), so full-resolution masks never
@@ -23,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from medmtl.annotated_parquet import read_annotated
+from medmtl.data import targets
 from medmtl.errors import UserError
 from medmtl.hashing import files_sha256
 
@@ -66,8 +71,9 @@ class ProcessedData:
         class_names: class names in label-index order.
         size: side S of the arrays.
         manifest: one row per case; row i <-> array index i.
-        images: read-only memmap uint8 (N, S, S, 3).
+        images: read-only memmap uint8 (N, S, S, C).
         masks: read-only memmap uint8 (N, S, S), values {0, 1}.
+        targets_note: What the regression targets are (`medmtl.data.targets`).
     """
 
     directory: Path
@@ -77,7 +83,32 @@ class ProcessedData:
     manifest: pd.DataFrame
     images: np.ndarray
     masks: np.ndarray
+    targets_note: str = targets.GEOMETRY_NOTE
     _native: np.lib.npyio.NpzFile | None = field(default=None, repr=False)
+    _geometry: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    @property
+    def channels(self) -> int:
+        """C of the image arrays: 3 (RGB) or the number of phases."""
+        return int(self.images.shape[-1])
+
+    @property
+    def target_names(self) -> tuple[str, ...]:
+        """The regression targets: the stored ones, else `targets.GEOMETRY`."""
+        return targets.stored_names(self.manifest.columns) or targets.GEOMETRY
+
+    def targets(self, case_ids: Sequence[str]) -> np.ndarray:
+        """(N, R) float64 regression targets of `case_ids` in `target_names` order: the
+        manifest's stored columns, or the geometry of each native mask (computed once)."""
+        stored = targets.stored_names(self.manifest.columns)
+        if stored:
+            frame = self.manifest.set_index("case_id")
+            columns = [targets.STORED_PREFIX + name for name in stored]
+            return frame.loc[list(case_ids), columns].to_numpy(np.float64)
+        for case_id in case_ids:
+            if case_id not in self._geometry:
+                self._geometry[case_id] = targets.geometry_targets(self.native_mask(case_id))
+        return np.stack([self._geometry[case_id] for case_id in case_ids])
 
     def native_mask(self, case_id: str) -> np.ndarray:
         """Return the bool mask of `case_id` at native resolution (read on demand).
@@ -129,12 +160,12 @@ def load_processed(directory: Path) -> ProcessedData:
     if missing:
         raise UserError(f"{directory}: missing {', '.join(missing)}; {_MAKE_HINT}")
     manifest, metadata = read_manifest(directory)
-    size = int(metadata["size"])
+    size, channels = int(metadata["size"]), int(metadata.get("channels", 3))
     images = np.load(directory / "images.npy", mmap_mode="r")
     masks = np.load(directory / "masks.npy", mmap_mode="r")
     n = len(manifest)
     for name, array, shape in (
-        ("images.npy", images, (n, size, size, 3)),
+        ("images.npy", images, (n, size, size, channels)),
         ("masks.npy", masks, (n, size, size)),
     ):
         if array.shape != shape or array.dtype != np.uint8:
@@ -150,4 +181,5 @@ def load_processed(directory: Path) -> ProcessedData:
         manifest=manifest,
         images=images,
         masks=masks,
+        targets_note=metadata.get("targets_note", targets.GEOMETRY_NOTE),
     )

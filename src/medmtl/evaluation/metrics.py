@@ -15,12 +15,24 @@ per-image means at native resolution), NSD and HD95 (boundary metrics at native 
 `medmtl.evaluation.boundary`: per-image means over every image, empty masks scored by its explicit
 policy), Acc3 (ordinary C-class accuracy of the argmax prediction) and AUC_<class> (one-vs-rest
 ROC AUC per class; ISIC 2017 Task 3 scores the melanoma and seborrheic keratosis AUCs). All
-values are percentages, but HD95 (native pixels).
+values are percentages, but HD95 (native pixels) and the regression metrics.
+
+Regression (issue 14; Res-MTNet and MTI-Net print no metric definitions): per target, MAE,
+RMSE, R^2 = 1 - SS_res / SS_tot (around the evaluated cases' mean) and Pearson's r of the
+predicted against the true values, in the target's units (`MAE_<name>`, ...). The table's
+columns summarise all targets in one unit, the training split's sd of each target (the scale
+the models learn on, `models.inputs.TargetScale`): MAE and RMSE are the means over targets of
+MAE_t / sd_t and RMSE_t / sd_t, R2 and r the means over targets of R^2_t and r_t. The per-case
+value of MAE (`per_image`) is the mean over targets of |error| / sd, so its mean over cases is
+the cell. A file of a run without a task has none of that task's metrics.
 
 numpy only: no torch, no sklearn.
 """
 
 from __future__ import annotations
+
+import math
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -29,6 +41,8 @@ from medmtl.pipeline.external import UNMAPPED_LABEL  # counts in the segmentatio
 
 FAITHFUL_METRICS = ("JI", "DSC", "Acc", "Sen", "Spe")
 CLEAN_METRICS = ("JI_native", "DSC_native", "NSD", "HD95", "Acc3")  # plus AUC_<class>
+REGRESSION_METRICS = ("MAE", "RMSE", "R2", "r")  # plus <metric>_<target>, in its units
+LOWER_IS_BETTER = frozenset({"MAE", "RMSE", "HD95"})
 THRESHOLD = 0.5
 
 
@@ -186,22 +200,81 @@ def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
     return float(100 * (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-PER_IMAGE_METRICS = ("JI", "DSC", "Acc", "Acc3")
+def regression_errors(predictions: pd.DataFrame, regression: Mapping) -> np.ndarray:
+    """(N, R) predicted - true value of each target, in the targets' units.
+
+    Args:
+        regression: The run's `TargetScale` as json (prediction-file metadata `regression`).
+    """
+    names = regression["names"]
+    predicted = predictions[[f"pred_{n}" for n in names]].to_numpy(float)
+    return predicted - predictions[[f"target_{n}" for n in names]].to_numpy(float)
 
 
-def per_image(predictions: pd.DataFrame, class_names: list[str], metric: str) -> np.ndarray:
-    """Per-image values x100 of one run whose mean over the non-NaN images is exactly the run's
+def r_squared(predicted: np.ndarray, truth: np.ndarray) -> float:
+    """1 - SS_res / SS_tot, SS_tot around the mean of `truth`; NaN when `truth` is constant."""
+    truth = np.asarray(truth, float)
+    total = float(((truth - truth.mean()) ** 2).sum())
+    residual = float(((np.asarray(predicted, float) - truth) ** 2).sum())
+    return 1 - residual / total if total > 0 else float("nan")
+
+
+def pearson_r(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson's correlation coefficient; NaN when either is constant."""
+    dx, dy = np.asarray(x, float) - np.mean(x), np.asarray(y, float) - np.mean(y)
+    scale = math.sqrt(float((dx * dx).sum()) * float((dy * dy).sum()))
+    return float((dx * dy).sum() / scale) if scale > 0 else float("nan")
+
+
+def regression_summary(predictions: pd.DataFrame, regression: Mapping) -> dict[str, float]:
+    """Per target `MAE_<t>`, `RMSE_<t>`, `R2_<t>`, `r_<t>` (its units) and the summaries over
+    targets `MAE`, `RMSE` (in training sd units), `R2`, `r` (module docstring)."""
+    errors = regression_errors(predictions, regression)
+    summary: dict[str, float] = {}
+    for index, name in enumerate(regression["names"]):
+        truth = predictions[f"target_{name}"].to_numpy(float)
+        predicted = predictions[f"pred_{name}"].to_numpy(float)
+        summary[f"MAE_{name}"] = float(np.abs(errors[:, index]).mean())
+        summary[f"RMSE_{name}"] = float(np.sqrt((errors[:, index] ** 2).mean()))
+        summary[f"R2_{name}"] = r_squared(predicted, truth)
+        summary[f"r_{name}"] = pearson_r(predicted, truth)
+    sd = np.asarray(regression["sd"], float)
+    names = regression["names"]
+    summary["MAE"] = float(np.mean([summary[f"MAE_{n}"] for n in names] / sd))
+    summary["RMSE"] = float(np.mean([summary[f"RMSE_{n}"] for n in names] / sd))
+    summary["R2"] = float(np.mean([summary[f"R2_{n}"] for n in names]))
+    summary["r"] = float(np.mean([summary[f"r_{n}"] for n in names]))
+    return summary
+
+
+PER_IMAGE_METRICS = ("JI", "DSC", "Acc", "Acc3", "MAE")
+
+
+def per_image(
+    predictions: pd.DataFrame,
+    class_names: list[str],
+    metric: str,
+    regression: Mapping | None = None,
+) -> np.ndarray:
+    """Per-image values of one run whose mean over the non-NaN images is exactly the run's
     `summarize(...)[metric]`: what a paired test of that table cell must compare.
 
-    - JI, DSC: per-image Jaccard/Dice at the model input size; NaN for an empty ground truth.
-    - Acc: the share of the image's C one-vs-rest decisions (0.5 threshold per class) that are
-      right; every image makes C decisions, so the mean over images is muAcc (paper Sec. 4).
+    - JI, DSC: per-image Jaccard/Dice x100 at the model input size; NaN for an empty ground
+      truth.
+    - Acc: the share x100 of the image's C one-vs-rest decisions (0.5 threshold per class)
+      that are right; every image makes C decisions, so the mean over images is muAcc (paper
+      Sec. 4).
     - Acc3: 100 if the argmax class is right, else 0 (clean 3-class accuracy).
+    - MAE: the mean over targets of |error| / training sd (`regression`: the file's metadata
+      `regression`); the wilcoxon test of a regression cell compares these absolute errors.
     Acc and Acc3 are NaN for a case labelled `UNMAPPED_LABEL` (external sets).
 
     Raises:
         KeyError: `metric` is not in `PER_IMAGE_METRICS`.
     """
+    if metric == "MAE":
+        errors = np.abs(regression_errors(predictions, regression))
+        return (errors / np.asarray(regression["sd"], float)).mean(axis=1)
     if metric in ("JI", "DSC"):
         counts = [predictions[f"seg_{c}"].to_numpy() for c in ("tp", "fp", "fn")]
         return 100 * (jaccard if metric == "JI" else dice)(*counts)
@@ -217,27 +290,40 @@ def per_image(predictions: pd.DataFrame, class_names: list[str], metric: str) ->
     return np.where(labels == UNMAPPED_LABEL, np.nan, 100 * correct)
 
 
-def summarize(predictions: pd.DataFrame, class_names: list[str]) -> dict[str, float]:
-    """All metrics of one prediction file (one model, one seed), as percentages.
+def summarize(
+    predictions: pd.DataFrame, class_names: list[str], regression: Mapping | None = None
+) -> dict[str, float]:
+    """All metrics of one prediction file (one model, one seed), as percentages (but HD95 and
+    the regression metrics).
 
     Args:
         predictions: Prediction-file rows (docs/architecture.md, "Prediction file"); rows
             labelled `UNMAPPED_LABEL` count in the segmentation metrics only.
         class_names: Class names in index order; `prob_<name>` columns hold the softmax.
+        regression: The file's metadata `regression` when the run regresses targets.
 
     Returns:
         Stable keys: faithful `JI, DSC, Acc, Sen, Spe`; clean `JI_native, DSC_native, NSD,
-        HD95, Acc3` and `AUC_<class name>` per class.
+        HD95, Acc3` and `AUC_<class name>` per class; `regression_summary`'s keys. A run
+        without segmentation (no `seg_tp` column) has no JI, DSC and boundary keys, one
+        without regression no regression keys.
     """
     classified = predictions[predictions["label"] != UNMAPPED_LABEL]
     probs = classified[[f"prob_{name}" for name in class_names]].to_numpy(float)
     labels = classified["label"].to_numpy()
-    ji, dsc = segmentation_summary(predictions, "seg")
-    ji_native, dsc_native = segmentation_summary(predictions, "native")
-    summary = {"JI": ji, "DSC": dsc, **micro_scores(one_vs_rest_counts(probs, labels))}
-    summary |= {"JI_native": ji_native, "DSC_native": dsc_native}
-    summary |= {"NSD": float(predictions["nsd"].mean()), "HD95": float(predictions["hd95"].mean())}
+    summary: dict[str, float] = {}
+    if "seg_tp" in predictions:
+        ji, dsc = segmentation_summary(predictions, "seg")
+        summary |= {"JI": ji, "DSC": dsc}
+    summary |= micro_scores(one_vs_rest_counts(probs, labels))
+    if "seg_tp" in predictions:
+        ji_native, dsc_native = segmentation_summary(predictions, "native")
+        summary |= {"JI_native": ji_native, "DSC_native": dsc_native}
+        summary["NSD"] = float(predictions["nsd"].mean())
+        summary["HD95"] = float(predictions["hd95"].mean())
     summary["Acc3"] = accuracy(classified["pred_label"].to_numpy(), labels)
     for index, name in enumerate(class_names):
         summary[f"AUC_{name}"] = roc_auc(probs[:, index], labels == index)
+    if regression is not None:
+        summary |= regression_summary(predictions, regression)
     return summary

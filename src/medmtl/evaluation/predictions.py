@@ -2,9 +2,14 @@
 
 Format (docs/architecture.md, "Prediction file"): `results/predictions/<eval_set>/<model>/
 seed<k>.parquet`, one row per case with `case_id`, `label`, `prob_<class>` (softmax),
-`pred_label`, `seg_tp/fp/fn` (model input size), `native_tp/fp/fn` (native resolution) and the
-boundary metrics `nsd` (x100) and `hd95` (pixels) at native resolution
-(`medmtl.evaluation.boundary`).
+`pred_label`, and the columns of the run's other tasks (metadata `tasks`; absent: segmentation
+and classification, the files of Table 4): segmentation `seg_tp/fp/fn` (model input size),
+`native_tp/fp/fn` (native resolution) and the boundary metrics `nsd` (x100) and `hd95` (pixels)
+at native resolution (`medmtl.evaluation.boundary`); regression `target_<name>` and
+`pred_<name>` per target, in the targets' units, with metadata `regression` (the run's
+`models.inputs.TargetScale` as json: names, and the training split's mean and sd, the unit of
+the standardised errors) and `targets_note` (what the targets are). A task the run does not
+have has no columns.
 Parquet key-value metadata `medmtl` holds json with the contract keys `CONTRACT_METADATA`.
 
 Stats, tables and the audit also need `PROVENANCE_METADATA`, beyond the architecture contract
@@ -40,7 +45,10 @@ from medmtl.hashing import file_sha256
 from medmtl.pipeline.external import UNMAPPED_LABEL
 
 COUNT_COLUMNS = ("seg_tp", "seg_fp", "seg_fn", "native_tp", "native_fp", "native_fn")
-REQUIRED_COLUMNS = ("case_id", "label", "pred_label", *COUNT_COLUMNS, "nsd", "hd95")
+REQUIRED_COLUMNS = ("case_id", "label", "pred_label")
+TASK_COLUMNS = {"seg": (*COUNT_COLUMNS, "nsd", "hd95"), "cls": ()}  # reg: per target
+TASKS = ("seg", "cls", "reg")
+DEFAULT_TASKS = ("seg", "cls")
 CONTRACT_METADATA = (
     "model",
     "seed",
@@ -98,6 +106,24 @@ class PredictionFile:
         """Training seed of the run."""
         return self.meta["seed"]
 
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """The run's tasks (`tasks_of`)."""
+        return tasks_of(self.meta)
+
+
+def tasks_of(meta: dict[str, Any]) -> tuple[str, ...]:
+    """The tasks of a prediction file's run, in `TASKS` order (metadata `tasks`; files without
+    it are Table 4's: segmentation and classification)."""
+    tasks = meta.get("tasks", DEFAULT_TASKS)
+    return tuple(t for t in TASKS if t in tasks)
+
+
+def regression_columns(meta: dict[str, Any]) -> list[str]:
+    """`target_<name>` and `pred_<name>` of each regression target the metadata names."""
+    names = meta["regression"]["names"] if "reg" in tasks_of(meta) else []
+    return [f"{kind}_{name}" for name in names for kind in ("target", "pred")]
+
 
 def prob_columns(class_names: list[str]) -> list[str]:
     """Names of the softmax probability columns, in class-index order."""
@@ -118,7 +144,14 @@ def _validate(frame: pd.DataFrame, meta: dict[str, Any], source: str) -> None:
         and all(isinstance(c, str) for c in class_names)
     ):
         raise UserError(f"{source}: metadata 'class_names' must be a non-empty list of names")
-    missing_cols = [c for c in (*REQUIRED_COLUMNS, *prob_columns(class_names)) if c not in frame]
+    tasks = meta.get("tasks", DEFAULT_TASKS)
+    if not isinstance(tasks, list | tuple) or "cls" not in tasks or set(tasks) - set(TASKS):
+        raise UserError(f"{source}: metadata 'tasks' {tasks!r}: 'cls' and any of seg, reg")
+    if "reg" in tasks and not _is_scale(meta.get("regression")):
+        raise UserError(f"{source}: metadata 'regression' must give names, mean and sd")
+    columns = [*REQUIRED_COLUMNS, *prob_columns(class_names), *regression_columns(meta)]
+    columns += [c for task in tasks for c in TASK_COLUMNS.get(task, ())]
+    missing_cols = [c for c in columns if c not in frame]
     if missing_cols:
         raise UserError(f"{source}: column(s) missing: {', '.join(missing_cols)}")
     if frame["case_id"].duplicated().any():
@@ -135,8 +168,16 @@ def _validate(frame: pd.DataFrame, meta: dict[str, Any], source: str) -> None:
             f"{source}: {unmapped.sum()} case(s) labelled {UNMAPPED_LABEL} but metadata "
             f"'unmapped_labels' counts {meta.get('unmapped_labels', {})}"
         )
-    if (frame[list(COUNT_COLUMNS)].to_numpy() < 0).any():
+    if "seg" in tasks and (frame[list(COUNT_COLUMNS)].to_numpy() < 0).any():
         raise UserError(f"{source}: negative pixel counts")
+
+
+def _is_scale(value: object) -> bool:
+    """Whether `value` is a `TargetScale` as json: equally long names, mean, sd (sd > 0)."""
+    if not isinstance(value, dict) or not all(k in value for k in ("names", "mean", "sd")):
+        return False
+    names, mean, sd = value["names"], value["mean"], value["sd"]
+    return bool(names) and len(names) == len(mean) == len(sd) and all(v > 0 for v in sd)
 
 
 def write_prediction_file(path: Path, frame: pd.DataFrame, meta: dict[str, Any]) -> None:
@@ -186,6 +227,9 @@ def check_consistent(files: list[PredictionFile]) -> None:
         raise UserError("no prediction files given")
     for key in SHARED_METADATA:
         _check_same(files, key)
+    regressing = [f for f in files if "reg" in f.tasks]
+    if regressing:  # one unit for the standardised errors of every model
+        _check_same(regressing, "regression")
     seen: set[tuple[str, int]] = set()
     for f in files:
         if (f.model, f.seed) in seen:

@@ -4,6 +4,11 @@ A model subclasses `MultiTaskModel`, sets `side_multiple` (the input side must b
 it: the product of its downsampling strides) and `fixed_size` (True when layers depend on the
 resolution the model was built for: Swin windows, learned position embeddings), passes the
 sizes on with ``super().__init__(**sizes)`` and starts `forward` with ``self.check_input(x)``.
+
+`tasks` names the outputs the model has: ``seg`` (segmentation logits), ``cls``
+(classification logits), ``reg`` (a vector of `num_targets` continuous targets, standardised);
+a task the model lacks is None in its `MTLOutput`. Models that take other inputs than RGB
+images (the phases of a dynamic study as channels) set `any_channels` and read `in_channels`.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ class MultiTaskModel(nn.Module):
 
     side_multiple: ClassVar[int]
     fixed_size: ClassVar[bool] = False
+    tasks: ClassVar[tuple[str, ...]] = ("seg", "cls")
+    any_channels: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -37,15 +44,28 @@ class MultiTaskModel(nn.Module):
         num_seg_classes: int = 2,
         img_size: int = 224,
         width: int = 64,
+        in_channels: int = 3,
+        num_targets: int = 0,
     ) -> None:
         super().__init__()
+        name = type(self).__name__
         if img_size % self.side_multiple:
             raise ValueError(
-                f"{type(self).__name__} needs img_size divisible by {self.side_multiple}, "
-                f"got {img_size}"
+                f"{name} needs img_size divisible by {self.side_multiple}, got {img_size}"
             )
+        if in_channels != 3 and not self.any_channels:
+            raise ValueError(f"{name} takes RGB images (3 channels), got {in_channels} channels")
+        if "reg" in self.tasks and num_targets < 1:
+            raise ValueError(f"{name} regresses targets: give num_targets >= 1")
         self.sizes = TaskSizes(num_classes, num_seg_classes, img_size, width)
+        self.in_channels, self.num_targets = in_channels, num_targets
+
+    def make_discriminator(self) -> nn.Module | None:
+        """A discriminator to train against this model (`medmtl.training.adversarial`), or
+        None: MTI-Net's task-driven discriminator is the only one."""
+        return None
 
     def check_input(self, x: Tensor) -> None:
         """Raise ValueError unless `x` is an image batch this model can take."""
-        check_image(x, self.side_multiple, self.sizes.img_size if self.fixed_size else None)
+        size = self.sizes.img_size if self.fixed_size else None
+        check_image(x, self.side_multiple, size, self.in_channels)

@@ -5,14 +5,14 @@ from __future__ import annotations
 from torch import Tensor
 
 
-def check_image(x: Tensor, multiple: int, size: int | None = None) -> None:
-    """Raise ValueError unless `x` is (B, 3, H, W) with H and W divisible by `multiple`.
+def check_image(x: Tensor, multiple: int, size: int | None = None, channels: int = 3) -> None:
+    """Raise ValueError unless `x` is (B, channels, H, W) with H and W divisible by `multiple`.
 
     Models whose layers depend on the resolution they were built for (Swin windows, learned
     position embeddings) also pass `size`, and then H and W must both equal it.
     """
-    if x.ndim != 4 or x.shape[1] != 3:
-        raise ValueError(f"expected images of shape (B, 3, H, W), got {tuple(x.shape)}")
+    if x.ndim != 4 or x.shape[1] != channels:
+        raise ValueError(f"expected images of shape (B, {channels}, H, W), got {tuple(x.shape)}")
     height, width = x.shape[-2:]
     if height % multiple or width % multiple:
         raise ValueError(

@@ -22,16 +22,21 @@ MODEL_MODULES = (
     "medmtl.models.hervella2022",
     "medmtl.models.tang2023",
     "medmtl.models.btinet",
+    "medmtl.models.shared_encoder",
+    "medmtl.models.res_mtnet",
+    "medmtl.models.mtinet",
 )
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 
 
 class MTLOutput(NamedTuple):
-    """What every multi-task model returns: per-pixel and per-image logits."""
+    """What every multi-task model returns: per-pixel and per-image logits, and standardised
+    regression outputs; a task the model does not have (`MultiTaskModel.tasks`) is None."""
 
-    seg_logits: Tensor  # (B, num_seg_classes, H, W)
+    seg_logits: Tensor | None  # (B, num_seg_classes, H, W)
     cls_logits: Tensor  # (B, num_classes)
+    reg: Tensor | None = None  # (B, num_targets), in units of the training targets' sd
 
 
 def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:

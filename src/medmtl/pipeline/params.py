@@ -13,6 +13,7 @@ a stage reading the files sees the same values as the Snakefile.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,7 +26,7 @@ from medmtl.pipeline.config_groups import group_options
 if TYPE_CHECKING:
     from medmtl.pipeline.external import ExternalSet
 
-DATASETS = ("synthetic", "isic2017", "busi")  # trainable; ph2 and udiat_b are external sets
+DATASETS = ("synthetic", "isic2017", "busi", "dynamic")  # trainable; ph2, udiat_b: external
 
 
 def _merge(base: dict, override: Mapping) -> dict:
@@ -137,9 +138,25 @@ def validate_params(params: Mapping, where: str = "params.yaml") -> None:
     if not isinstance(tolerance, int | float) or isinstance(tolerance, bool) or tolerance < 0:
         raise UserError(f"{where}: evaluate.nsd_tolerance: {tolerance!r} must be a number >= 0")
     external_sets(params, where)
+    _check_task_tables(params.get("task_tables", []), where)
     from medmtl.pipeline.ablation import validate_ablations
 
     validate_ablations(params, where)
+
+
+RESERVED_TABLES = ("table4", "table8", "table9", "external")
+
+
+def _check_task_tables(names: object, where: str) -> None:
+    """task_tables: distinct file names (lower case, digits, _), none of the paper's tables."""
+    if not isinstance(names, list) or len(set(map(str, names))) != len(names):
+        raise UserError(f"{where}: task_tables: {names!r} must be a list of distinct names")
+    for name in names:
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", str(name)) or name in RESERVED_TABLES:
+            raise UserError(
+                f"{where}: task_tables: {name!r} must be lower-case letters, digits and _, "
+                f"and none of {', '.join(RESERVED_TABLES)}"
+            )
 
 
 def _check_tracking_uri(tracking: object, where: str) -> None:

@@ -8,6 +8,7 @@ import re
 from collections.abc import Sequence
 
 from medmtl.errors import UserError
+from medmtl.evaluation.metrics import REGRESSION_METRICS
 from medmtl.evaluation.predictions import PredictionFile
 from medmtl.reporting.tables import (
     MARK,
@@ -97,15 +98,18 @@ def header_comment(
 
 
 SEGMENTATION_METRICS = ("JI", "DSC")
+HEADS = {"R2": "$R^2$", "r": "$r$"}  # column heads that are not the metric's key
 
 
 def _column_heads(metrics: Sequence[str]) -> list[str]:
-    """The two header lines over `metrics`: task spans (Segmentation, Classification), then
-    the metric names."""
+    """The two header lines over `metrics`: task spans (Segmentation, Classification,
+    Regression), then the metric names."""
     spans, rules, column = [], [], 2
+    regression = REGRESSION_METRICS
     for task, members in (
         ("Segmentation", [m for m in metrics if m in SEGMENTATION_METRICS]),
-        ("Classification", [m for m in metrics if m not in SEGMENTATION_METRICS]),
+        ("Classification", [m for m in metrics if m not in (*SEGMENTATION_METRICS, *regression)]),
+        ("Regression", [m for m in metrics if m in regression]),
     ):
         if members:
             spans.append(rf"\multicolumn{{{len(members)}}}{{c}}{{{task}}}")
@@ -114,7 +118,7 @@ def _column_heads(metrics: Sequence[str]) -> list[str]:
     return [
         "Method & " + " & ".join(spans) + r" \\",
         "".join(rules),
-        " & " + " & ".join(metrics) + r" \\",
+        " & " + " & ".join(HEADS.get(m, m) for m in metrics) + r" \\",
     ]
 
 

@@ -28,6 +28,12 @@ from medmtl.evaluation.predictions import PredictionFile, group_by_model
 from medmtl.model_names import DISPLAY_NAMES, model_order
 
 TABLE_METRICS = ("JI", "DSC", "Acc", "Sen", "Spe")
+TASK_METRICS = {
+    "seg": ("JI", "DSC"),
+    "cls": ("Acc", "Sen", "Spe"),
+    "reg": metrics.REGRESSION_METRICS,
+}
+DECIMALS = {"MAE": 2, "RMSE": 2, "R2": 2, "r": 2}  # regression: sd units, fractions; else 1
 MARK = r"$^\dagger$"  # per-image paired test significant
 SEED_MARK = r"$^\ddagger$"  # ... and the per-run test too
 PLUS_MINUS = r" $\pm$ "
@@ -59,7 +65,10 @@ def seed_summaries(files: list[PredictionFile]) -> dict[str, list[dict[str, floa
     """`metrics.summarize` of every file, per model in table order, seeds ascending."""
     groups = group_by_model(files)
     return {
-        model: [metrics.summarize(f.frame, f.meta["class_names"]) for f in groups[model]]
+        model: [
+            metrics.summarize(f.frame, f.meta["class_names"], f.meta.get("regression"))
+            for f in groups[model]
+        ]
         for model in model_order(groups)
     }
 
@@ -116,6 +125,25 @@ def table4_layout(models: Iterable[str]) -> Layout:
     return Layout(rows={model: display_name(model) for model in model_order(models)})
 
 
+def task_layout(files: list[PredictionFile]) -> Layout:
+    """The main table of an eval set: Table 4 (`table4_layout`) when every run segments and
+    classifies and nothing else; otherwise a column group per task any run has (segmentation
+    JI, DSC; classification Acc, Sen, Spe; regression MAE, RMSE, R2, r), and "--" where a
+    model lacks the task (never a number it did not predict)."""
+    groups = group_by_model(files)
+    tasks = {model: model_files[0].tasks for model, model_files in groups.items()}
+    if all(t == ("seg", "cls") for t in tasks.values()):
+        return table4_layout(groups)
+    present = [t for t in ("seg", "cls", "reg") if any(t in ts for ts in tasks.values())]
+    columns = tuple(m for t in present for m in TASK_METRICS[t])
+    scored = {
+        model: tuple(m for t in model_tasks for m in TASK_METRICS[t])
+        for model, model_tasks in tasks.items()
+    }
+    rows = {model: display_name(model) for model in model_order(groups)}
+    return Layout(rows, columns, scored={m: s for m, s in scored.items() if s != columns})
+
+
 def highlight(colour: str, text: str) -> str:
     """`text` in an xcolor colour, or in bold for "bold"."""
     return rf"\textbf{{{text}}}" if colour == "bold" else rf"\textcolor{{{colour}}}{{{text}}}"
@@ -136,11 +164,13 @@ class Cell:
 
     @property
     def number(self) -> str:
-        """Mean +- sd as LaTeX, one decimal as the paper; '--' for a NaN mean."""
+        """Mean +- sd as LaTeX, one decimal as the paper (`DECIMALS` for the regression
+        metrics); '--' for a NaN mean."""
         if math.isnan(self.mean):
             return "--"
-        sd = "" if math.isnan(self.sd) else f"{PLUS_MINUS}{self.sd:.1f}"
-        return f"{self.mean:.1f}{sd}"
+        places = DECIMALS.get(self.metric, 1)
+        sd = "" if math.isnan(self.sd) else f"{PLUS_MINUS}{self.sd:.{places}f}"
+        return f"{self.mean:.{places}f}{sd}"
 
     @property
     def rendered(self) -> str:
@@ -157,11 +187,12 @@ def mean_sd(values: list[float]) -> tuple[float, float]:
     return float(array.mean()), float(array.std(ddof=1)) if array.size > 1 else float("nan")
 
 
-def _colours(means: Mapping[str, float], palette: Sequence[str]) -> dict[str, str]:
-    """`palette[0]` for the best rounded mean, `palette[1]` for the second best, ... (higher
-    is better; ties share)."""
-    rounded = {m: round(v, 1) for m, v in means.items() if not math.isnan(v)}
-    ranked = sorted(set(rounded.values()), reverse=True)
+def _colours(means: Mapping[str, float], palette: Sequence[str], metric: str) -> dict[str, str]:
+    """`palette[0]` for the best mean as rendered, `palette[1]` for the second best, ...
+    (higher is better, lower for an error: `metrics.LOWER_IS_BETTER`; ties share)."""
+    places = DECIMALS.get(metric, 1)
+    rounded = {m: round(v, places) for m, v in means.items() if not math.isnan(v)}
+    ranked = sorted(set(rounded.values()), reverse=metric not in metrics.LOWER_IS_BETTER)
     by_value = dict(zip(ranked, palette, strict=False))
     return {m: by_value[v] for m, v in rounded.items() if v in by_value}
 
@@ -208,6 +239,7 @@ def derive_cells(
         for model, colour in _colours(
             {model: values[model, metric][0] for model in group if model in summaries},
             layout.palette,
+            metric,
         ).items()
     }
     return [

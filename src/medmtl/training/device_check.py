@@ -27,6 +27,7 @@ from medmtl.training.loop import augment, autocast, seed_everything
 from medmtl.training.losses import MultiTaskLoss
 
 RELATIVE_TOLERANCE = 1e-2  # |device - CPU| / max |CPU logit|, eval mode, fp32 weights
+TARGETS = 3  # regression targets of the models that have a regression head
 AUGMENT = {"hflip": True, "vflip": True, "rotate_degrees": 15.0}
 
 
@@ -78,18 +79,19 @@ def check_model(
     seed_everything(0, device)
     gen = torch.Generator().manual_seed(0)
     images, masks, labels = _batch(batch, img_size, gen)
-    reference = create_model(name, img_size=img_size, width=width, num_classes=3)
+    targets = torch.randn(batch, TARGETS, generator=gen)  # standardised, for a regression head
+    reference = create_model(
+        name, img_size=img_size, width=width, num_classes=3, num_targets=TARGETS
+    )
     model = copy.deepcopy(reference).to(device)
     problems = []
 
     with torch.no_grad():
         expected = reference.eval()(normalise(images))
         got = model.eval()(normalise(images.to(device)))
-    scale = max(expected.seg_logits.abs().max().item(), expected.cls_logits.abs().max().item())
-    difference = max(
-        (got.seg_logits.float().cpu() - expected.seg_logits).abs().max().item(),
-        (got.cls_logits.float().cpu() - expected.cls_logits).abs().max().item(),
-    ) / max(scale, 1e-12)
+    pairs = [(g, e) for g, e in zip(got, expected, strict=True) if e is not None]
+    scale = max(e.abs().max().item() for _, e in pairs)
+    difference = max((g.float().cpu() - e).abs().max().item() for g, e in pairs) / max(scale, 1e-12)
     if not difference <= RELATIVE_TOLERANCE:
         problems.append(f"outputs differ from the CPU's by {difference:.2e} of their scale")
 
@@ -103,7 +105,7 @@ def check_model(
         started = time.perf_counter()
         x, y = augment(normalise(images.to(device)), masks.to(device), gen, **AUGMENT)
         with autocast(device):
-            loss = loss_fn(model(x), y, labels.to(device))["loss"]
+            loss = loss_fn(model(x), y, labels.to(device), targets.to(device))["loss"]
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         if not all(p.grad is None or bool(p.grad.isfinite().all()) for p in model.parameters()):

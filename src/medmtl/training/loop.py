@@ -28,6 +28,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from medmtl.models.inputs import Split, normalise
+from medmtl.training.adversarial import Adversary
 from medmtl.training.losses import MultiTaskLoss
 
 
@@ -92,8 +93,12 @@ def run_epoch(
     gen: torch.Generator,
     device: torch.device,
     augment_cfg: dict,
+    adversary: Adversary | None = None,
 ) -> dict[str, float]:
-    """One pass over `data` in a seeded random order; returns mean losses per image."""
+    """One pass over `data` in a seeded random order; returns mean losses per image. With an
+    `adversary` (MTI-Net's task-driven discriminator), each batch is an alternating update: the
+    model's step with the adversarial term added to its loss, then the discriminator's step on
+    the detached outputs (`medmtl.training.adversarial`)."""
     model.train()
     loss_fn.train()
     order = torch.randperm(len(data), generator=gen)
@@ -104,11 +109,18 @@ def run_epoch(
             continue
         images = normalise(data.images[idx].to(device))
         images, masks = augment(images, data.masks[idx].to(device), gen, **augment_cfg)
+        labels = data.labels[idx].to(device)
+        targets = None if data.targets is None else data.targets[idx].to(device)
         with autocast(device):
-            losses = loss_fn(model(images), masks, data.labels[idx].to(device))
+            out = model(images)
+            losses = loss_fn(out, masks, labels, targets)
+            if adversary is not None:
+                losses |= adversary.generator_loss(images, out, losses["loss"])
         optimiser.zero_grad(set_to_none=True)
         losses["loss"].backward()
         optimiser.step()
+        if adversary is not None:
+            losses["adv_d"] = adversary.discriminator_step(images, out, masks, labels, targets)
         accumulate(totals, losses, len(idx))
     return {key: value / len(data) for key, value in totals.items()}
 
@@ -124,17 +136,20 @@ def accumulate(totals: dict[str, float], losses: dict[str, Tensor], n: int) -> N
 def validation_loss(
     model: nn.Module, loss_fn: MultiTaskLoss, data: Split, *, batch_size: int, device: torch.device
 ) -> dict[str, float]:
-    """Mean losses over `data` without augmentation (the checkpoint-selection criterion)."""
+    """Mean losses over `data` without augmentation (the checkpoint-selection criterion: the
+    task losses only, never an adversarial term)."""
     model.eval()
     loss_fn.eval()
     totals: dict[str, float] = {}
     for start in range(0, len(data), batch_size):
         sl = slice(start, start + batch_size)
+        targets = None if data.targets is None else data.targets[sl].to(device)
         with autocast(device):
             losses = loss_fn(
                 model(normalise(data.images[sl].to(device))),
                 data.masks[sl].to(device),
                 data.labels[sl].to(device),
+                targets,
             )
         accumulate(totals, losses, len(data.labels[sl]))
     return {key: value / len(data) for key, value in totals.items()}
@@ -174,13 +189,14 @@ def fit(
     run_dir: Path,
     state: TrainState,
     on_epoch: Callable[[int, dict[str, float]], None],
+    adversary: Adversary | None = None,
 ) -> TrainState:
     """Train from `state.epoch` to `epochs`, keeping `best.pt` (lowest validation loss) and
     `last.pt` (everything needed to resume, including the loss's own state: learnable prior
     weights and running statistics of the consistency term) in `run_dir`; `on_epoch` receives
     each epoch's metrics (for MLflow) once its checkpoint is written, so a job killed in between
     loses no epoch: its resume logs the saved history MLflow lacks (`tracking.log_history`).
-    `best.pt` holds the model's weights only."""
+    `best.pt` holds the model's weights only; `last.pt` also the `adversary`'s, when given."""
     state.history = state.history or []
     bar = tqdm(
         range(state.epoch + 1, epochs + 1),
@@ -200,6 +216,7 @@ def fit(
             gen=gen,
             device=device,
             augment_cfg=augment_cfg,
+            adversary=adversary,
         )
         val_losses = validation_loss(model, loss_fn, val, batch_size=eval_batch_size, device=device)
         metrics = {f"train_{k}": v for k, v in train_losses.items()}
@@ -218,6 +235,7 @@ def fit(
                 "gen": gen.get_state(),
                 "torch_rng": torch.get_rng_state(),
                 "state": state.__dict__,
+                **({"adversary": adversary.state_dict()} if adversary is not None else {}),
             },
             run_dir / "last.pt",
         )
@@ -236,12 +254,16 @@ def restore(
     loss_fn: MultiTaskLoss,
     optimiser: torch.optim.Optimizer,
     gen: torch.Generator,
+    adversary: Adversary | None = None,
 ) -> TrainState:
-    """Load `last.pt` into model, loss, optimiser and generators; return the saved progress."""
+    """Load `last.pt` into model, loss, optimiser, generators (and the adversary); return the
+    saved progress."""
     saved = torch.load(path, map_location="cpu", weights_only=False)
     model.load_state_dict(saved["model"])
     loss_fn.load_state_dict(saved["loss"])
     optimiser.load_state_dict(saved["optimiser"])
     gen.set_state(saved["gen"])
+    if adversary is not None:
+        adversary.load_state_dict(saved["adversary"])
     torch.set_rng_state(saved["torch_rng"])
     return TrainState(**saved["state"])

@@ -7,6 +7,13 @@ The same loss trains every model, so Table 4 compares architectures, not losses.
 third term, the BI-RADS consistency regulariser of arXiv:2511.15968 (`medmtl.training.birads`),
 is off unless `trainer.consistency_weight` > 0; its prior has learnable weights, so the
 optimiser must include `MultiTaskLoss.parameters()`.
+
+Each term exists only for a task the model has (`MTLOutput`: None for an absent task): a
+model with a regression head adds `reg_weight * L_reg`, L_reg the smooth-L1 (Huber, beta 1)
+or squared error of its standardised outputs against the standardised targets
+(`models.inputs.TargetScale`), averaged over targets and images (issue 14; Res-MTNet and
+MTI-Net state no weights: 1.0 and smooth-L1 are ours). A model without segmentation has no
+Dice term.
 """
 
 from __future__ import annotations
@@ -52,10 +59,17 @@ def soft_dice_loss(logits: Tensor, masks: Tensor, eps: float = 1e-5) -> Tensor:
     return 1.0 - ((2 * intersection + eps) / (denominator + eps)).mean()
 
 
+REGRESSION_LOSSES = {
+    "smooth_l1": F.smooth_l1_loss,  # Huber with beta 1: quadratic within 1 sd, linear beyond
+    "mse": F.mse_loss,
+}
+
+
 class MultiTaskLoss(nn.Module):
-    """lambda_1 * L_wce + lambda_2 * L_dice [+ consistency_weight * L_consistency]; a zero weight
-    gives the single-task ablations of Table 8 (classification only: lambda_2 = 0; segmentation
-    only: lambda_1 = 0). The returned dict has `consistency` only when the term is on."""
+    """lambda_1 * L_wce + lambda_2 * L_dice [+ reg_weight * L_reg] [+ consistency_weight *
+    L_consistency]; a zero weight gives the single-task ablations of Table 8 (classification
+    only: lambda_2 = 0; segmentation only: lambda_1 = 0). The returned dict has `seg`, `reg`
+    and `consistency` only for the terms the model's tasks and the config have."""
 
     def __init__(
         self,
@@ -64,6 +78,8 @@ class MultiTaskLoss(nn.Module):
         class_weights: Tensor | None,
         consistency: BiradsConsistency | None = None,
         consistency_weight: float = 0.0,
+        reg_weight: float = 1.0,
+        reg_loss: str = "smooth_l1",
     ) -> None:
         super().__init__()
         self.cls_weight = cls_weight
@@ -71,11 +87,20 @@ class MultiTaskLoss(nn.Module):
         self.register_buffer("class_weights", class_weights)
         self.consistency = consistency
         self.consistency_weight = consistency_weight
+        self.reg_weight = reg_weight
+        self.reg_loss = REGRESSION_LOSSES[reg_loss]
 
-    def forward(self, out: MTLOutput, masks: Tensor, labels: Tensor) -> dict[str, Tensor]:
+    def forward(
+        self, out: MTLOutput, masks: Tensor, labels: Tensor, targets: Tensor | None = None
+    ) -> dict[str, Tensor]:
         cls = weighted_multilabel_ce(out.cls_logits.float(), labels, self.class_weights)
-        seg = soft_dice_loss(out.seg_logits, masks)
-        losses = {"loss": self.cls_weight * cls + self.seg_weight * seg, "cls": cls, "seg": seg}
+        losses = {"loss": self.cls_weight * cls, "cls": cls}
+        if out.seg_logits is not None:
+            losses["seg"] = soft_dice_loss(out.seg_logits, masks)
+            losses["loss"] = losses["loss"] + self.seg_weight * losses["seg"]
+        if out.reg is not None:
+            losses["reg"] = self.reg_loss(out.reg.float(), targets)
+            losses["loss"] = losses["loss"] + self.reg_weight * losses["reg"]
         if self.consistency is not None:
             losses["consistency"] = self.consistency(out)
             losses["loss"] = losses["loss"] + self.consistency_weight * losses["consistency"]

@@ -9,16 +9,18 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 
+def conv_bn_relu(in_ch: int, out_ch: int, stride: int = 1) -> list[nn.Module]:
+    """A 3x3 convolution (no bias), batch normalisation, ReLU: the modules, to be unpacked."""
+    return [
+        nn.Conv2d(in_ch, out_ch, 3, stride, 1, bias=False),
+        nn.BatchNorm2d(out_ch),
+        nn.ReLU(inplace=True),
+    ]
+
+
 def double_conv(in_ch: int, out_ch: int) -> nn.Sequential:
     """Two 3x3 conv-BN-ReLU (U-Net's pair of 3x3 convolutions, with batch normalisation)."""
-    return nn.Sequential(
-        nn.Conv2d(in_ch, out_ch, 3, 1, 1, bias=False),
-        nn.BatchNorm2d(out_ch),
-        nn.ReLU(inplace=True),
-        nn.Conv2d(out_ch, out_ch, 3, 1, 1, bias=False),
-        nn.BatchNorm2d(out_ch),
-        nn.ReLU(inplace=True),
-    )
+    return nn.Sequential(*conv_bn_relu(in_ch, out_ch), *conv_bn_relu(out_ch, out_ch))
 
 
 class UpBlock(nn.Module):
