@@ -48,6 +48,7 @@ def _study(low: int, high: int, dtype=np.uint16) -> list[np.ndarray]:
 
 
 def test_a_release_in_the_layout_reads_with_phases_scaled_together(tmp_path):
+    """Every phase of a subject by one factor, so its relative enhancement survives."""
     rows = "subject,label,subset,peak\nA,benign,train,1.5\nB,malignant,test,0.25\n"
     root = _release(tmp_path / "release", rows, {"A": _study(1000, 3000),
                                                  "B": _study(10, 60, np.uint8)})  # fmt: skip
@@ -59,8 +60,8 @@ def test_a_release_in_the_layout_reads_with_phases_scaled_together(tmp_path):
     ]
     image = cases[0].load_image()
     assert image.shape == (4, 4, 3) and image.dtype == np.uint8
-    # one scale for all phases: 1000 -> 0 and 3000 -> 255, so 2000 is half way
-    assert image[0, 0].tolist() == [0, 128, 255] and image[1, 1].tolist() == [0, 0, 0]
+    # one scale for all phases, the subject's maximum: 3000 -> 255, ratios kept
+    assert image[0, 0].tolist() == [85, 170, 255] and image[1, 1].tolist() == [85, 85, 85]
     assert cases[0].load_mask().sum() == 4
     processed = tmp_path / "processed"
     preprocess(iter(cases), processed, dataset="dynamic", class_names=("benign", "malignant"),

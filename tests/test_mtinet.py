@@ -60,7 +60,7 @@ def test_the_discriminator_step_moves_the_discriminator_only() -> None:
     discriminator's step changes its weights and none of the model's."""
     torch.manual_seed(0)
     model = _mtinet().train()
-    adversary = Adversary(model.make_discriminator(), 0.5, 1e-3, (0.9, 0.999))
+    adversary = Adversary(model.make_discriminator(), 0.5, 1e-3, (0.9, 0.999), 1e-4)
     images = torch.randn(2, PHASES, 32, 32)
     out = model(images)
     task = torch.tensor(1.0)

@@ -2,16 +2,7 @@
 
 from collections.abc import Iterable
 
-# The six methods of the ResFormer paper's Table 4, in its row order.
-TABLE4 = (
-    "he2020",
-    "gende2022",
-    "hervella2022",
-    "tang2023",
-    "resformer_sequential",
-    "resformer_parallel",
-)
-# Registry name -> row label, in row order: Table 4's, then the others.
+# Registry name -> row label, in row order: the six methods of the paper's Table 4, then others.
 DISPLAY_NAMES = {
     "he2020": "He et al.",
     "gende2022": "Gende et al.",

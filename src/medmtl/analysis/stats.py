@@ -27,7 +27,8 @@ Multiplicity: Holm over all comparisons of one table, separately for the per-ima
 per-run p values (`multipletests(method='holm')`, passed explicitly: statsmodels defaults to
 Holm-Sidak). `significant` = per-image p_holm < alpha (the dagger); `seed_significant` =
 significant and per-run p_seed_holm < alpha too (the second mark). A table over several eval
-sets (external validation) is one family: `compute_stats_across`. All values are in points.
+sets (external validation) is one family: `compute_stats_across`. All values are in the
+metric's units: points (percent) for JI, DSC, Acc; training-sd units for MAE.
 """
 
 from __future__ import annotations
@@ -49,22 +50,24 @@ from medmtl.analysis.run_level import (
 )
 from medmtl.errors import UserError
 from medmtl.evaluation import metrics
-from medmtl.evaluation.predictions import PredictionFile, group_by_model
+from medmtl.evaluation.predictions import DEFAULT_TASKS, TASKS, PredictionFile, group_by_model
 from medmtl.model_names import model_order
 
-TESTED_METRICS = ("JI", "DSC", "Acc")  # Table 4 and the ablation tables: their marked columns
 TESTED_BY_TASK = {"seg": ("JI", "DSC"), "cls": ("Acc",), "reg": ("MAE",)}  # the marked columns
 
 
 def tested_metrics(tasks: Sequence[str]) -> tuple[str, ...]:
     """The tested (marked) metrics of runs with `tasks`, in table order: JI, DSC, Acc for
     segmentation and classification (Table 4's), MAE (per-case absolute errors) for regression."""
-    return tuple(m for task in ("seg", "cls", "reg") if task in tasks for m in TESTED_BY_TASK[task])
+    return tuple(m for task in TASKS if task in tasks for m in TESTED_BY_TASK[task])
+
+
+TESTED_METRICS = tested_metrics(DEFAULT_TASKS)  # Table 4's and the ablation tables' marks
 
 
 def common_tasks(files: Sequence[PredictionFile]) -> tuple[str, ...]:
     """The tasks every one of `files` has."""
-    return tuple(t for t in ("seg", "cls", "reg") if all(t in f.tasks for f in files))
+    return tuple(t for t in TASKS if all(t in f.tasks for f in files))
 
 
 TEST = "wilcoxon"

@@ -88,7 +88,8 @@ def stats_markdown(frame: pd.DataFrame, meta: dict[str, Any]) -> str:
         "per-run summaries (the cells' difference); p floor = the smallest p the seeds allow; "
         "CI: two-level bootstrap (runs, then images, paired); signs = seed pairings whose "
         "difference has the cells' sign. sig. = the second mark (both levels).\n\n"
-        f"Bootstrap: {meta['n_boot']} resamples, seed {meta['seed']}; differences in points.\n\n"
+        f"Bootstrap: {meta['n_boot']} resamples, seed {meta['seed']}; differences in the "
+        "metric's units (points; MAE: training sds).\n\n"
     )
     rows = [
         [

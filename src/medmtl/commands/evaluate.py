@@ -219,7 +219,7 @@ def write_and_log(
     pending = out.with_name(out.name + ".pending")
     try:
         write_prediction_file(pending, frame, meta)
-        metrics = summarize(frame, record["class_names"])
+        metrics = summarize(frame, record["class_names"], meta.get("regression"))
         log_evaluation(record, meta["eval_set"], out, pending, experiment, metrics)
         pending.replace(out)
     finally:

@@ -61,7 +61,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _dynamic(values: dict, out: Path) -> int:
     """Generate the synthetic studies, or copy a release in the dynamic layout to `out`."""
-    import argparse
     import shutil
 
     from medmtl.commands import synthesize

@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     """Load every input, draw each figure, write the provenance page last."""
     from medmtl import tracking
     from medmtl.annotated_parquet import read_annotated
+    from medmtl.errors import UserError
     from medmtl.evaluation.predictions import load_eval_set
     from medmtl.hashing import file_sha256
     from medmtl.pipeline.external import STATUS_FILE, read_status
@@ -57,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
 
     params = load_params(args.params)
     files = load_eval_set(args.predictions, params["models"], params["seeds"])
+    if any("seg" not in f.tasks for f in files):
+        raise UserError(f"{args.predictions}: the figures are Table 4's; every run must segment")
     reference, footer = params["reference_model"], footer_text(files)
     per_image = {metric: inputs.seed_means(files, metric) for metric in ("DSC", "JI")}
     status = read_status(args.external / STATUS_FILE)

@@ -38,6 +38,7 @@ def train_job(cfg) -> dict:
     from medmtl.credentials import redact
     from medmtl.data.processed import load_processed
     from medmtl.data.splits import load_splits
+    from medmtl.errors import UserError
     from medmtl.models.inputs import Split, TargetScale, build_model, resolve_device
     from medmtl.pipeline.ablation import check_applies
     from medmtl.training.adversarial import Adversary
@@ -80,6 +81,8 @@ def train_job(cfg) -> dict:
     if t.class_weights == "inverse_frequency":
         weights = inverse_frequency_weights(train.labels.numpy(), len(data.class_names))
     consistency = None
+    if t.consistency_weight and "seg" not in model.tasks:
+        raise UserError(f"trainer.consistency_weight: {cfg.model.name} has no mask to regularise")
     if t.consistency_weight:  # BI-RADS consistency term (arXiv:2511.15968), off by default
         index = malignant_index(data.class_names, t.malignant_class)
         consistency = BiradsConsistency(index, t.consistency_features)
@@ -90,7 +93,9 @@ def train_job(cfg) -> dict:
     discriminator = model.make_discriminator()  # MTI-Net's task-driven discriminator, or None
     adversary = None
     if discriminator is not None:
-        adversary = Adversary(discriminator.to(device), t.adversarial_weight, t.lr, tuple(t.betas))
+        adversary = Adversary(
+            discriminator.to(device), t.adversarial_weight, t.lr, tuple(t.betas), t.weight_decay
+        )
     optimiser = torch.optim.AdamW(  # the loss's parameters: the consistency prior's w and b
         [*model.parameters(), *loss_fn.parameters()],
         lr=t.lr, betas=tuple(t.betas), weight_decay=t.weight_decay,

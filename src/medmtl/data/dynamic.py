@@ -16,10 +16,11 @@ stage draws one; every other column is a continuous regression target (e.g. enha
 parameters) and must parse as a finite number. Every subject has the same number of phases (two
 at least), all of one size, and its mask that size.
 
-Phases are decoded at their bit depth and scaled to uint8 together, by the subject's minimum
-and maximum over all its phases: the relative enhancement between phases, which the curve
-parameters describe, survives; the absolute scanner intensities, which vary between scanners,
-do not. The phases become the image's channels, phase t in channel t.
+Phases are decoded at their bit depth and scaled to uint8 together, by the subject's maximum
+over all its phases (x / max x 255; no offset is removed): a ratio of intensities, and so the
+relative enhancement (S_t - S_0) / S_0 that the curve parameters describe, survives; the
+absolute scanner intensities, which vary between scanners, do not. The phases become the
+image's channels, phase t in channel t.
 """
 
 from __future__ import annotations
@@ -74,8 +75,10 @@ class PhaseCase(RawCase):
                 f"{sorted(s[::-1] for s in shapes)} (width, height)"
             )
         stack = np.stack(phases, axis=-1)
-        low, high = float(stack.min()), float(stack.max())
-        scaled = (stack - low) / (high - low) * 255 if high > low else np.zeros_like(stack)
+        if stack.min() < 0:
+            raise UserError(f"{self.files.describe(self.image_file)}: negative intensities")
+        high = float(stack.max())
+        scaled = stack / high * 255 if high > 0 else stack
         return np.rint(scaled).astype(np.uint8)
 
 

@@ -16,7 +16,9 @@ Two sources, in this order:
   - ``elongation``: 1 - sqrt(l_min / l_max), l the eigenvalues of the covariance of the
     lesion's pixel coordinates (0: a disc; towards 1: a line); 0 for fewer than two pixels.
 
-  An empty mask has all three 0.
+  A mask of fewer than two lesion pixels has no geometry (elongation is undefined): its
+  targets are NaN, and the case takes no part in the regression (loss, metrics, tests), as an
+  empty ground truth takes no part in JI and DSC.
 """
 
 from __future__ import annotations
@@ -35,17 +37,17 @@ STORED_PREFIX = "target_"
 
 
 def geometry_targets(mask: np.ndarray) -> np.ndarray:
-    """(3,) `GEOMETRY` values of one boolean mask (module docstring)."""
+    """(3,) `GEOMETRY` values of one boolean mask, NaN without a lesion (module docstring)."""
     mask = np.asarray(mask, bool)
     height, width = mask.shape
     area = int(mask.sum())
+    if area < 2:
+        return np.full(len(GEOMETRY), np.nan)
     fraction = 100 * area / (height * width)
     diameter = 100 * math.sqrt(4 * area / math.pi) / math.sqrt(height * width)
-    elongation = 0.0
-    if area >= 2:
-        covariance = np.cov(np.argwhere(mask).T.astype(float), bias=True)
-        minor, major = np.linalg.eigvalsh(covariance)
-        elongation = 1 - math.sqrt(max(minor, 0.0) / major) if major > 0 else 0.0
+    covariance = np.cov(np.argwhere(mask).T.astype(float), bias=True)
+    minor, major = np.linalg.eigvalsh(covariance)
+    elongation = 1 - math.sqrt(max(minor, 0.0) / major) if major > 0 else 0.0
     return np.array([fraction, diameter, elongation])
 
 

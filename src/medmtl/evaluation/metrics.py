@@ -24,7 +24,9 @@ columns summarise all targets in one unit, the training split's sd of each targe
 the models learn on, `models.inputs.TargetScale`): MAE and RMSE are the means over targets of
 MAE_t / sd_t and RMSE_t / sd_t, R2 and r the means over targets of R^2_t and r_t. The per-case
 value of MAE (`per_image`) is the mean over targets of |error| / sd, so its mean over cases is
-the cell. A file of a run without a task has none of that task's metrics.
+the cell. Cases without targets (a lesion-geometry target of an image without a lesion) are
+left out, as JI and DSC leave out an empty ground truth. A file of a run without a task has
+none of that task's metrics.
 
 numpy only: no torch, no sklearn.
 """
@@ -201,7 +203,8 @@ def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
 
 
 def regression_errors(predictions: pd.DataFrame, regression: Mapping) -> np.ndarray:
-    """(N, R) predicted - true value of each target, in the targets' units.
+    """(N, R) predicted - true value of each target, in the targets' units; NaN rows for the
+    cases without targets (no lesion).
 
     Args:
         regression: The run's `TargetScale` as json (prediction-file metadata `regression`).
@@ -228,12 +231,15 @@ def pearson_r(x: np.ndarray, y: np.ndarray) -> float:
 
 def regression_summary(predictions: pd.DataFrame, regression: Mapping) -> dict[str, float]:
     """Per target `MAE_<t>`, `RMSE_<t>`, `R2_<t>`, `r_<t>` (its units) and the summaries over
-    targets `MAE`, `RMSE` (in training sd units), `R2`, `r` (module docstring)."""
+    targets `MAE`, `RMSE` (in training sd units), `R2`, `r` (module docstring), over the cases
+    that have targets."""
     errors = regression_errors(predictions, regression)
+    kept = ~np.isnan(errors).any(axis=1)
+    errors = errors[kept]
     summary: dict[str, float] = {}
     for index, name in enumerate(regression["names"]):
-        truth = predictions[f"target_{name}"].to_numpy(float)
-        predicted = predictions[f"pred_{name}"].to_numpy(float)
+        truth = predictions[f"target_{name}"].to_numpy(float)[kept]
+        predicted = predictions[f"pred_{name}"].to_numpy(float)[kept]
         summary[f"MAE_{name}"] = float(np.abs(errors[:, index]).mean())
         summary[f"RMSE_{name}"] = float(np.sqrt((errors[:, index] ** 2).mean()))
         summary[f"R2_{name}"] = r_squared(predicted, truth)
@@ -267,6 +273,7 @@ def per_image(
     - Acc3: 100 if the argmax class is right, else 0 (clean 3-class accuracy).
     - MAE: the mean over targets of |error| / training sd (`regression`: the file's metadata
       `regression`); the wilcoxon test of a regression cell compares these absolute errors.
+      NaN for a case without targets.
     Acc and Acc3 are NaN for a case labelled `UNMAPPED_LABEL` (external sets).
 
     Raises:

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from medmtl.evaluation.boundary import surface_metrics
+from medmtl.evaluation.predictions import TASK_COLUMNS
 from medmtl.models import MTLOutput
 from medmtl.models.inputs import Split, TargetScale, normalise
 
@@ -48,9 +49,6 @@ def probabilities(model: nn.Module, images: Tensor, device: torch.device) -> tup
     (`outputs`)."""
     foreground, probs, _ = outputs(model, images, device)
     return probs, foreground
-
-
-SEGMENTATION_COLUMNS = ("seg_tp", "seg_fp", "seg_fn", "native_tp", "native_fp", "native_fn")
 
 
 @torch.no_grad()
@@ -89,8 +87,8 @@ def predict_cases(
                 )  # fmt: skip
             rows.append(row)
     columns = [f"prob_{name}" for name in class_names] + ["pred_label"]
-    if rows and len(rows[0]) > len(columns):
-        columns += [*SEGMENTATION_COLUMNS, "nsd", "hd95"]
+    if foreground is not None:
+        columns += TASK_COLUMNS["seg"]
     frame = pd.DataFrame(rows, columns=columns)
     if predicted:
         if regression is None:

@@ -236,10 +236,12 @@ def check_consistent(files: list[PredictionFile]) -> None:
             raise UserError(f"{f.path}: second file for model {f.model!r} seed {f.seed}")
         seen.add((f.model, f.seed))
     for model_files in group_by_model(files).values():
-        cases = set(model_files[0].frame["case_id"])
+        cases, tasks = set(model_files[0].frame["case_id"]), model_files[0].tasks
         for f in model_files[1:]:
             if set(f.frame["case_id"]) != cases:
                 raise UserError(f"{f.path}: cases differ from {model_files[0].path}")
+            if f.tasks != tasks:
+                raise UserError(f"{f.path}: tasks {f.tasks} differ from {model_files[0].path}")
     labels = pd.concat([f.frame[["case_id", "label"]] for f in files]).drop_duplicates()
     conflicting = labels["case_id"][labels["case_id"].duplicated()]
     if len(conflicting):

@@ -26,7 +26,15 @@ class TargetScale:
 
     @classmethod
     def fit(cls, names: tuple[str, ...], values: np.ndarray) -> TargetScale:
-        """Mean and population sd of each column of `values` (N, R)."""
+        """Mean and population sd of each column of `values` (N, R), over the cases that
+        have targets (rows without NaN).
+
+        Raises:
+            ValueError: no case has targets.
+        """
+        values = values[~np.isnan(values).any(axis=1)]
+        if not len(values):
+            raise ValueError("no training case has regression targets")
         sd = values.std(axis=0)
         sd = np.where(sd > 0, sd, 1.0)
         return cls(tuple(names), tuple(map(float, values.mean(axis=0))), tuple(map(float, sd)))

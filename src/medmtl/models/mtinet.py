@@ -215,8 +215,8 @@ class TaskDrivenDiscriminator(nn.Module):
 
     Three strided 4x4 convolutions (LeakyReLU 0.2, no normalisation: Radford et al. 2016) over
     the phases and the lesion map, pooled, joined with an embedding of the regression vector
-    and the class probabilities, then a two-layer MLP: it can only tell answers apart by how
-    the tasks relate to each other and to the image.
+    and the class probabilities, then a two-layer MLP: it judges the answers of all tasks
+    together, against the image (what else it can use: `medmtl.training.adversarial`).
     """
 
     def __init__(self, in_channels: int, num_targets: int, num_classes: int, width: int) -> None:

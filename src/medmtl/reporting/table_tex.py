@@ -14,6 +14,7 @@ from medmtl.reporting.tables import (
     MARK,
     PLUS_MINUS,
     SEED_MARK,
+    TASK_METRICS,
     Cell,
     Layout,
     display_name,
@@ -97,7 +98,7 @@ def header_comment(
     )
 
 
-SEGMENTATION_METRICS = ("JI", "DSC")
+SEGMENTATION_METRICS, CLASSIFICATION_METRICS = TASK_METRICS["seg"], TASK_METRICS["cls"]
 HEADS = {"R2": "$R^2$", "r": "$r$"}  # column heads that are not the metric's key
 
 
@@ -105,11 +106,10 @@ def _column_heads(metrics: Sequence[str]) -> list[str]:
     """The two header lines over `metrics`: task spans (Segmentation, Classification,
     Regression), then the metric names."""
     spans, rules, column = [], [], 2
-    regression = REGRESSION_METRICS
     for task, members in (
         ("Segmentation", [m for m in metrics if m in SEGMENTATION_METRICS]),
-        ("Classification", [m for m in metrics if m not in (*SEGMENTATION_METRICS, *regression)]),
-        ("Regression", [m for m in metrics if m in regression]),
+        ("Classification", [m for m in metrics if m in CLASSIFICATION_METRICS]),
+        ("Regression", [m for m in metrics if m in REGRESSION_METRICS]),
     ):
         if members:
             spans.append(rf"\multicolumn{{{len(members)}}}{{c}}{{{task}}}")

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from medmtl.evaluation.predictions import PredictionFile
 from medmtl.reporting.table_tex import marks_sentence
-from medmtl.reporting.tables import Cell, display_name, escape_latex, seed_count
+from medmtl.reporting.tables import TASK_METRICS, Cell, display_name, escape_latex, seed_count
 
 TITLE = "Multi-task performance"
 RECIPE = (
     "Every method was trained with the same recipe (AdamW, lr and epochs of the profile; loss "
-    "0.25 weighted cross-entropy + 1.0 Dice for a segmenting model + 1.0 smooth-L1 of the "
-    "standardised targets for a regressing one, MTI-Net's adversarial term weighted 0.1)."
+    "0.25 weighted cross-entropy, + 1.0 Dice for a segmenting model, + 1.0 smooth-L1 of the "
+    "standardised targets for a regressing one{adversarial})."
 )
+ADVERSARIAL = ", + MTI-Net's adversarial term (trainer.adversarial_weight)"
 
 
 def caption(
@@ -29,6 +30,11 @@ def caption(
     """Setting (dataset, eval set, subset, seeds, profile, split), recipe, what each column
     group measures (the regression targets named, with what they are), highlights, marks."""
     meta = files[0].meta
+    tasks = {t for f in files for t in f.tasks}
+    adversarial = (
+        ADVERSARIAL if any(f.model in ("mtinet", "mtinet_no_mdief") for f in files) else ""
+    )
+    as_table4 = ", ".join(m for t in ("seg", "cls") if t in tasks for m in TASK_METRICS[t])
     regressing = [f for f in files if "reg" in f.tasks]
     targets = ""
     if regressing:
@@ -42,7 +48,8 @@ def caption(
         f"{TITLE} on {escape_latex(meta['dataset'])} (eval set "
         f"{escape_latex(meta['eval_set'])}, subset {escape_latex(meta['subset'])}), mean $\\pm$ "
         f"sd over {seed_count(cells)} seeds; profile {escape_latex(meta['profile'])}; split: "
-        f"{escape_latex(policy)} {RECIPE} JI, DSC, Acc, Sen, Spe as in Table 4. {targets}"
+        f"{escape_latex(policy)} {RECIPE.format(adversarial=adversarial)} {as_table4} as in "
+        f"Table 4. {targets}"
         "--: the model has no such task. Best in \\textcolor{red}{red}, second best in "
         "\\textcolor{blue}{blue} (lowest for MAE, RMSE). "
         + marks_sentence(

@@ -7,12 +7,16 @@ The abstract gives no loss or schedule; assumed here (docs/models.md, "MTI-Net")
 - the discriminator D (`medmtl.models.mtinet.TaskDrivenDiscriminator`) sees an image together
   with a joint answer of all tasks - the lesion's foreground map, the standardised regression
   vector and the class probabilities - and tells the ground truth's answer (real: the mask, the
-  targets, the one-hot label) from the model's (fake), so it can only win on relations between
-  the tasks and the image that the model's answers get wrong;
+  targets, the label) from the model's (fake). The real mask and label are hard and the model's
+  soft, a cue D can use that says nothing of the tasks (Luc et al. 2016, "Semantic
+  segmentation using adversarial networks", section 3.1): the real answers are smoothed
+  (`SMOOTHING`: 0/1 -> 0.05/0.95 for the mask, one-hot -> 0.9 + 0.1/C for the label) to blunt
+  it;
 - non-saturating GAN losses with logits: D minimises BCE(D(real), 1) + BCE(D(fake), 0) (halved),
   the model adds `weight` x BCE(D(fake), 1) to its task loss;
 - alternating updates on every batch: the model's step first (D frozen), then D's step on the
-  model's detached outputs, with its own AdamW (the model's learning rate and betas);
+  model's detached outputs, with its own AdamW (the model's learning rate, betas and weight
+  decay);
 - both losses are logged per epoch (`adv_g`, `adv_d`), D and its optimiser are saved in
   `last.pt`, so a killed job resumes to the same result; checkpoint selection ignores them.
 """
@@ -24,6 +28,8 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from medmtl.models import MTLOutput
+
+SMOOTHING = 0.1  # of the real answers (module docstring)
 
 
 def answers(out: MTLOutput) -> tuple[Tensor | None, Tensor | None, Tensor]:
@@ -38,11 +44,18 @@ class Adversary:
     """The discriminator, its optimiser and the two losses (module docstring)."""
 
     def __init__(
-        self, discriminator: nn.Module, weight: float, lr: float, betas: tuple[float, float]
+        self,
+        discriminator: nn.Module,
+        weight: float,
+        lr: float,
+        betas: tuple[float, float],
+        weight_decay: float,
     ) -> None:
         self.discriminator = discriminator
         self.weight = weight
-        self.optimiser = torch.optim.AdamW(discriminator.parameters(), lr=lr, betas=betas)
+        self.optimiser = torch.optim.AdamW(
+            discriminator.parameters(), lr=lr, betas=betas, weight_decay=weight_decay
+        )
 
     def _logits(self, images: Tensor, seg: Tensor | None, reg: Tensor | None, cls: Tensor):
         return self.discriminator(images, seg, reg, cls)
@@ -50,8 +63,10 @@ class Adversary:
     def generator_loss(self, images: Tensor, out: MTLOutput, task_loss: Tensor) -> dict:
         """{"loss": task loss + weight x BCE(D(fake), 1), "adv_g": that BCE}, D frozen."""
         self.discriminator.requires_grad_(False)
-        logits = self._logits(images, *answers(out))
-        self.discriminator.requires_grad_(True)
+        try:
+            logits = self._logits(images, *answers(out))
+        finally:
+            self.discriminator.requires_grad_(True)
         adv = F.binary_cross_entropy_with_logits(logits.float(), torch.ones_like(logits.float()))
         return {"loss": task_loss + self.weight * adv, "adv_g": adv}
 
@@ -66,9 +81,10 @@ class Adversary:
         """One AdamW step of D on the real answer and the model's detached one; its loss."""
         self.discriminator.train()
         seg, reg, cls = (None if t is None else t.detach() for t in answers(out))
-        real_seg = None if seg is None else masks[:, None].float()
+        real_seg = None if seg is None else masks[:, None].float() * (1 - SMOOTHING) + SMOOTHING / 2
         real_reg = None if reg is None else targets
-        real_cls = F.one_hot(labels, cls.shape[1]).float()
+        classes = cls.shape[1]
+        real_cls = F.one_hot(labels, classes).float() * (1 - SMOOTHING) + SMOOTHING / classes
         images = images.detach().float()
         real = self._logits(images, real_seg, real_reg, real_cls)
         fake = self._logits(images, seg, reg, cls)

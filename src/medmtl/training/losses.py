@@ -11,9 +11,9 @@ optimiser must include `MultiTaskLoss.parameters()`.
 Each term exists only for a task the model has (`MTLOutput`: None for an absent task): a
 model with a regression head adds `reg_weight * L_reg`, L_reg the smooth-L1 (Huber, beta 1)
 or squared error of its standardised outputs against the standardised targets
-(`models.inputs.TargetScale`), averaged over targets and images (issue 14; Res-MTNet and
-MTI-Net state no weights: 1.0 and smooth-L1 are ours). A model without segmentation has no
-Dice term.
+(`models.inputs.TargetScale`), averaged over targets and the images that have targets (issue
+14; Res-MTNet and MTI-Net state no weights: 1.0 and smooth-L1 are ours). A model without
+segmentation has no Dice term.
 """
 
 from __future__ import annotations
@@ -65,6 +65,15 @@ REGRESSION_LOSSES = {
 }
 
 
+def regression_loss(loss, predicted: Tensor, targets: Tensor) -> Tensor:
+    """`loss` over the images that have targets (a case without a lesion has none: NaN); 0,
+    still on the graph, for a batch without any."""
+    kept = ~targets.isnan().any(dim=1)
+    if not kept.any():
+        return predicted.sum() * 0.0
+    return loss(predicted[kept], targets[kept])
+
+
 class MultiTaskLoss(nn.Module):
     """lambda_1 * L_wce + lambda_2 * L_dice [+ reg_weight * L_reg] [+ consistency_weight *
     L_consistency]; a zero weight gives the single-task ablations of Table 8 (classification
@@ -99,7 +108,7 @@ class MultiTaskLoss(nn.Module):
             losses["seg"] = soft_dice_loss(out.seg_logits, masks)
             losses["loss"] = losses["loss"] + self.seg_weight * losses["seg"]
         if out.reg is not None:
-            losses["reg"] = self.reg_loss(out.reg.float(), targets)
+            losses["reg"] = regression_loss(self.reg_loss, out.reg.float(), targets)
             losses["loss"] = losses["loss"] + self.reg_weight * losses["reg"]
         if self.consistency is not None:
             losses["consistency"] = self.consistency(out)
