@@ -32,10 +32,12 @@ beyond those names is our assumption (docs/models.md, "MTI-Net"):
   leaves S as it is;
 - decoder: U-Net upsampling (bilinear, concatenation with the fused level of the same scale,
   two 3x3 conv-BN-ReLU) to full resolution, then a 1x1 segmentation head;
-- task interaction (3): segmentation -> regression: the decoder features are pooled under the
-  predicted lesion (foreground probability as weights) and, with the temporal context and the
-  pooled deepest level, embedded by a two-layer MLP: the regression head reads this
-  embedding; regression -> segmentation: the embedding modulates the decoder features (FiLM,
+- task interaction (3): segmentation -> regression: the decoder features and each phase's
+  first-level features are pooled under the predicted lesion (foreground probability as
+  weights); the latter, one vector per phase, is the lesion's enhancement curve in feature
+  space, which the parameters to regress describe; with the temporal context and the pooled
+  deepest level, a two-layer MLP embeds them: the regression head reads this embedding;
+  regression -> segmentation: the embedding modulates the decoder features (FiLM,
   Perez et al. 2018: x (1 + gamma) + beta) before the same segmentation head gives the final
   mask, so mask and regressed parameters are computed from each other;
 - classification: a linear layer on the pooled deepest level, the temporal context and the
@@ -86,7 +88,7 @@ class TemporalEncoding(nn.Module):
         self.layer = nn.TransformerEncoderLayer(
             channels, heads, 2 * channels, dropout=0.0, batch_first=True, norm_first=True
         )
-        self.score = nn.Linear(channels, 1)
+        self.score = nn.Linear(channels, 1, bias=False)  # a softmax over phases ignores a bias
 
     def forward(self, tokens: Tensor) -> tuple[Tensor, Tensor]:
         """(weights (B, T) summing to 1 over the phases, context (B, C))."""
@@ -173,7 +175,7 @@ class MTINet(MultiTaskModel):
         self.seg_head = nn.Conv2d(widths[0], num_seg_classes, 1)
         embedding = 4 * width
         self.interaction = nn.Sequential(
-            nn.Linear(widths[0] + 2 * widths[3], embedding),
+            nn.Linear(widths[0] * (1 + phases) + 2 * widths[3], embedding),
             nn.ReLU(inplace=True),
             nn.Linear(embedding, embedding),
             nn.ReLU(inplace=True),
@@ -196,8 +198,10 @@ class MTINet(MultiTaskModel):
             y = up(y, skip)
         first = self.seg_head(y).float().softmax(1)
         lesion = 1 - first[:, :1]  # foreground probability of the first pass
-        under = (lesion * y).sum((-2, -1)) / (lesion.sum((-2, -1)) + 1e-6)
-        embedded = self.interaction(torch.cat([under, context, pooled], 1))
+        area = lesion.sum((-2, -1)) + 1e-6
+        under = (lesion * y).sum((-2, -1)) / area
+        curve = (lesion[:, None] * levels[0]).sum((-2, -1)) / area[:, None]  # (B, T, C)
+        embedded = self.interaction(torch.cat([under, curve.flatten(1), context, pooled], 1))
         gamma, beta = self.film(embedded)[:, :, None, None].chunk(2, dim=1)
         seg = self.seg_head(y * (1 + gamma) + beta)
         cls = self.cls_head(torch.cat([pooled, context, embedded], 1))
