@@ -23,9 +23,9 @@ report: setup  ## every table and figure, then the self-contained HTML report (+
 	snakemake --report results/report.html
 	if command -v pdflatex >/dev/null; then medmtl pdf results/tables/*.tex --out results/tables/tables.pdf; fi
 
-test: setup  ## the whole test suite, as CI runs it
+test: setup  ## the whole test suite, as CI runs it (two workers, a test file each at a time)
 	ruff check src tests benchmarks
-	pytest --durations=15
+	pytest -n 2 --dist loadfile --durations=15
 
 test-slurm: setup  ## the tiny DAG through a one-node SLURM cluster (root; slurm-wlm, munge); part of `make test`
 	pytest tests/test_slurm.py
