@@ -272,3 +272,37 @@ def test_medmtl_pdf_compiles_tables_and_names_a_broken_one(pdflatex_compile, tmp
     assert main(["pdf", str(good), str(broken), "--out", str(tmp_path / "b.pdf")]) == 2
     assert "pdflatex failed on b.pdf" in capsys.readouterr().err
     assert not (tmp_path / "b.pdf").exists()
+
+
+def test_a_multi_task_table_has_a_column_group_per_task_and_compiles(pdflatex_compile):
+    """MTI-Net's rows: segmentation, classification and regression (lowest MAE is best);
+    Res-MTNet's row has no segmentation ("--"). Caption and cells compile with pdflatex."""
+    from medmtl.reporting import task_table
+
+    regression = {"names": ["wash_in_time"], "mean": [1.5], "sd": [0.4]}
+    meta = {**META, "tasks": ["seg", "cls", "reg"], "regression": regression,
+            "targets_note": "enhancement-curve parameters (our_choice)"}  # fmt: skip
+    files = [
+        PredictionFile(Path(f"{model}/seed0.parquet"), "x", pd.DataFrame(), {**meta, **extra})
+        for model, extra in (
+            ("mtinet", {"model": "mtinet"}),
+            ("res_mtnet", {"model": "res_mtnet", "tasks": ["cls", "reg"]}),
+        )
+    ]
+    layout = tables.task_layout(files)
+    assert layout.metrics == ("JI", "DSC", "Acc", "Sen", "Spe", "MAE", "RMSE", "R2", "r")
+    regressed = {"MAE": 0.5, "RMSE": 0.6, "R2": 0.7, "r": 0.8}
+    summaries = {
+        "res_mtnet": [{**_summary(0.0), **regressed, "MAE": 0.4}],
+        "mtinet": [{**_summary(80.0), **regressed}],
+    }
+    cells = tables.derive_cells(summaries, None, layout)
+    by_key = {(c.model, c.metric): c for c in cells}
+    assert by_key["res_mtnet", "JI"].number == "--" and by_key["mtinet", "JI"].number == "80.0"
+    assert by_key["res_mtnet", "MAE"].colour == "red" and by_key["mtinet", "MAE"].colour == "blue"
+    caption = task_table.caption(files, cells, "mtinet", 0.001, "Official parts.", "")
+    assert "wash\\_in\\_time" in caption and "adversarial" in caption
+    header = table_tex.header_comment(files, "x.provenance.json", "results/tables/x.tex")
+    tex = table_tex.render_table(cells, caption, header, "tab:x", layout, task_table.TITLE)
+    assert r"\multicolumn{4}{c}{Regression}" in tex and "$R^2$" in tex
+    assert pdflatex_compile(tex) == ""

@@ -16,7 +16,7 @@ RECIPE = (
     "0.25 weighted cross-entropy, + 1.0 Dice for a segmenting model, + 1.0 smooth-L1 of the "
     "standardised targets for a regressing one{adversarial})."
 )
-ADVERSARIAL = ", + MTI-Net's adversarial term (trainer.adversarial_weight)"
+ADVERSARIAL = ", + MTI-Net's adversarial term (trainer.adversarial\\_weight)"
 
 
 def caption(
