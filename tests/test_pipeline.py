@@ -27,6 +27,7 @@ pytestmark = pytest.mark.slow
 
 
 PYCACHE = shutil.ignore_patterns("__pycache__")
+FAILED_LOG = re.compile(r"log: (\S+) \(check log file")  # how Snakemake names a failed job's log
 
 
 def make_project(tmp_path: Path, **params) -> Path:
@@ -60,8 +61,11 @@ def run(project: Path, *cmd: str, env: dict[str, str] | None = None) -> str:
         **(env or {}),
     }
     done = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, f"{cmd} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done.stdout + done.stderr
+    said = done.stdout + done.stderr
+    failed_logs = {log: (project / log).read_text()[-2000:] for log in FAILED_LOG.findall(said)
+                   if (project / log).is_file()}  # fmt: skip
+    assert done.returncode == 0, f"{cmd} failed:\n{said[-4000:]}\nfailed jobs' logs: {failed_logs}"
+    return said
 
 
 def finished_training_runs(project: Path) -> list[tuple[str, str]]:

@@ -244,3 +244,49 @@ def test_the_tiny_dag_runs_against_the_server_and_fails_cleanly_when_it_stops(
                            "WHERE t.key = 'medmtl.output' AND t.value = %s "
                            "AND r.lifecycle_stage = 'active'", (output,))  # fmt: skip
             assert cursor.fetchall() == [("FINISHED",)], output
+
+
+@pytest.mark.parametrize("store", ["postgresql", "sqlite"])
+def test_jobs_logging_the_same_dataset_at_once_all_succeed(store, request, tmp_path, monkeypatch):
+    """Parallel training jobs log the same dataset: MLflow looks the dataset up, then inserts it,
+    so when two jobs both look before either inserts, one hits the unique constraint (each
+    store words it differently). Here both lookups are made to happen first, every time."""
+    import threading
+
+    from mlflow.store.tracking.dbmodels.models import SqlDataset
+    from sqlalchemy.orm import Session
+
+    uri = request.getfixturevalue("postgres") if store == "postgresql" else (
+        f"sqlite:///{tmp_path / 'mlflow.db'}")  # fmt: skip
+    client = tracking.client(uri)
+    experiment = client.create_experiment("race")
+    runs = [client.create_run(experiment).info.run_id for _ in range(2)]
+    both_looked = threading.Barrier(2, timeout=30)
+    add_all = Session.add_all
+
+    def insert_after_both_looked(session, objects):
+        objects = list(objects)
+        if any(isinstance(o, SqlDataset) for o in objects):  # the insert of a new dataset
+            both_looked.wait()
+        add_all(session, objects)
+
+    monkeypatch.setattr(Session, "add_all", insert_after_both_looked)
+    errors = []
+
+    def log(run_id: str) -> None:
+        try:
+            tracking.log_dataset(uri, run_id, pd.DataFrame({"image": ["a"]}), name="synthetic",
+                                 source="data/processed/synthetic", digest="0" * 64,
+                                 context="training")  # fmt: skip
+        except Exception as err:  # noqa: BLE001 (reported below)
+            errors.append(err)
+
+    jobs = [threading.Thread(target=log, args=(run_id,)) for run_id in runs]
+    for job in jobs:
+        job.start()
+    for job in jobs:
+        job.join()
+    assert not errors
+    for run_id in runs:
+        (dataset,) = client.get_run(run_id).inputs.dataset_inputs
+        assert dataset.dataset.name == "synthetic"

@@ -169,10 +169,11 @@ def log_dataset(
         entity = dataset._to_mlflow_entity()  # infers the schema (again)
     entity = DatasetInput(entity, [InputTag(MLFLOW_DATASET_CONTEXT, context)])
     # Parallel jobs log the same dataset: MLflow checks then inserts it, so one of two racing
-    # jobs hits the unique constraint; on retry it finds the row and only links it.
+    # jobs hits the unique constraint (SQLite: "UNIQUE constraint failed", PostgreSQL:
+    # "duplicate key value violates unique constraint"); on retry it finds the row and links it.
     _retry(
         lambda: client(uri).log_inputs(run_id, datasets=[entity]),
-        transient=("locked", "unique constraint failed"),
+        transient=("locked", "unique constraint"),
     )
 
 
