@@ -46,6 +46,24 @@ def test_micro_scores_follow_the_paper_equations():
     assert scores["Spe"] == pytest.approx(100 * 10 / 12)
 
 
+def test_two_classes_report_the_positive_class_sensitivity_and_specificity():
+    """With two classes the micro averages are one number; Sen and Spe are then the second
+    class's recall and the first class's recall, as scikit-learn computes them."""
+    from sklearn import metrics as skm
+
+    probs = np.array([[0.9, 0.1], [0.6, 0.4], [0.3, 0.7], [0.2, 0.8], [0.7, 0.3], [0.4, 0.6],
+                      [0.1, 0.9]])  # fmt: skip
+    labels = np.array([0, 0, 0, 1, 1, 1, 1])
+    predicted = probs.argmax(1)
+    scores = metrics.micro_scores(metrics.one_vs_rest_counts(probs, labels))
+    assert scores["Acc"] == pytest.approx(100 * skm.accuracy_score(labels, predicted))
+    assert scores["Sen"] == pytest.approx(100 * skm.recall_score(labels, predicted, pos_label=1))
+    assert scores["Spe"] == pytest.approx(100 * skm.recall_score(labels, predicted, pos_label=0))
+    assert len({scores["Acc"], scores["Sen"], scores["Spe"]}) == 3  # 5/7, 3/4, 2/3
+    assert metrics.positive_class(["benign", "malignant"]) == "malignant"
+    assert metrics.positive_class(["melanoma", "nevus", "seborrheic_keratosis"]) is None
+
+
 def test_threshold_is_strict_and_an_image_may_be_positive_for_no_class():
     counts = metrics.one_vs_rest_counts(np.array([[0.5, 0.3, 0.2]]), np.array([0]))
     np.testing.assert_array_equal(counts[:, 0], [0, 0, 0])  # no TP: 0.5 is not > 0.5

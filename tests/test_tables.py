@@ -152,6 +152,7 @@ def test_caption_names_dataset_split_profile_seeds_alpha_and_marks():
         r"\textcolor{red}{red}",
     ):
         assert part in caption
+    assert "two classes" not in caption  # three: Sen, Spe are the micro averages
 
 
 def test_parse_table_reads_back_every_cell():
@@ -281,7 +282,8 @@ def test_a_multi_task_table_has_a_column_group_per_task_and_compiles(pdflatex_co
 
     regression = {"names": ["wash_in_time"], "mean": [1.5], "sd": [0.4]}
     meta = {**META, "tasks": ["seg", "cls", "reg"], "regression": regression,
-            "targets_note": "enhancement-curve parameters (our_choice)"}  # fmt: skip
+            "targets_note": "enhancement-curve parameters (our_choice)",
+            "class_names": ["benign", "malignant"]}  # fmt: skip
     files = [
         PredictionFile(Path(f"{model}/seed0.parquet"), "x", pd.DataFrame(), {**meta, **extra})
         for model, extra in (
@@ -302,6 +304,7 @@ def test_a_multi_task_table_has_a_column_group_per_task_and_compiles(pdflatex_co
     assert by_key["res_mtnet", "MAE"].colour == "red" and by_key["mtinet", "MAE"].colour == "blue"
     caption = task_table.caption(files, cells, "mtinet", 0.001, "Official parts.", "")
     assert "wash\\_in\\_time" in caption and "adversarial" in caption
+    assert "two classes: Sen, Spe of class malignant" in caption
     header = table_tex.header_comment(files, "x.provenance.json", "results/tables/x.tex")
     tex = table_tex.render_table(cells, caption, header, "tab:x", layout, task_table.TITLE)
     assert r"\multicolumn{4}{c}{Regression}" in tex and "$R^2$" in tex

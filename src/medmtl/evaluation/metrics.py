@@ -8,7 +8,11 @@ metrics") as the authors' evaluation computes them (notes/anchors.md, Sec. 1.1):
   as the authors' `Evaluator` skips them (it returns None for an empty ground truth).
 - Acc, Sen, Spe: micro averages over the C one-vs-rest columns (paper eqs. muAcc, muSen,
   muSpe), x100, where column i decides "class i" when softmax probability_i > 0.5. An image
-  can thus be positive for no class; muAcc counts C binary decisions per image.
+  can thus be positive for no class; muAcc counts C binary decisions per image. With two
+  classes the three micro averages are one number (an image is positive in exactly one
+  column and the softmax puts at most one above 0.5), so Sen and Spe are then those of the
+  second class, the positive one (e.g. malignant): the binary convention (our choice; the
+  paper's ISIC 2017 has three classes).
 
 Clean metrics (reported beside them, not in the paper): JI_native/DSC_native (the same
 per-image means at native resolution), NSD and HD95 (boundary metrics at native resolution,
@@ -149,16 +153,23 @@ def micro_scores(counts: np.ndarray) -> dict[str, float]:
 
     muAcc = sum_i (TP_i + TN_i) / sum_i (TP_i + FP_i + TN_i + FN_i),
     muSen = sum_i TP_i / sum_i (TP_i + FN_i), muSpe = sum_i TN_i / sum_i (TN_i + FP_i).
+    With two classes, Sen and Spe are the second (positive) class's: TP_1 / (TP_1 + FN_1)
+    and TN_1 / (TN_1 + FP_1) (module docstring).
 
     Args:
         counts: (C, 4) array of TP, FP, TN, FN per class (`one_vs_rest_counts`).
     """
-    tp, fp, tn, fn = np.asarray(counts).sum(0).astype(float)
-    return {
-        "Acc": _percent(tp + tn, tp + fp + tn + fn),
-        "Sen": _percent(tp, tp + fn),
-        "Spe": _percent(tn, tn + fp),
-    }
+    counts = np.asarray(counts, dtype=float)
+    tp, fp, tn, fn = counts.sum(0)
+    acc = _percent(tp + tn, tp + fp + tn + fn)
+    if len(counts) == 2:
+        tp, fp, tn, fn = counts[1]  # the positive class's
+    return {"Acc": acc, "Sen": _percent(tp, tp + fn), "Spe": _percent(tn, tn + fp)}
+
+
+def positive_class(class_names: list[str]) -> str | None:
+    """The class whose Sen and Spe a two-class file reports (`micro_scores`), else None."""
+    return class_names[1] if len(class_names) == 2 else None
 
 
 def _percent(num: float, den: float) -> float:

@@ -8,7 +8,7 @@ import re
 from collections.abc import Sequence
 
 from medmtl.errors import UserError
-from medmtl.evaluation.metrics import REGRESSION_METRICS
+from medmtl.evaluation.metrics import REGRESSION_METRICS, positive_class
 from medmtl.evaluation.predictions import PredictionFile
 from medmtl.reporting.tables import (
     MARK,
@@ -44,6 +44,12 @@ def marks_sentence(against: str, alpha: float, seed_note: str, tested: str) -> s
     ).rstrip()
 
 
+def two_class_note(files: Sequence[PredictionFile]) -> str:
+    """What Sen and Spe are when the files have two classes (`metrics.micro_scores`), else ""."""
+    positive = positive_class(files[0].meta["class_names"])
+    return f" (two classes: Sen, Spe of class {escape_latex(positive)})" if positive else ""
+
+
 def caption(
     files: list[PredictionFile],
     cells: list[Cell],
@@ -71,7 +77,8 @@ def caption(
         f"{escape_latex(meta['profile'])}; split: {escape_latex(policy)} {RECIPE} "
         "JI, DSC: per-image mean at the model input size over images with non-empty ground "
         "truth; Acc, Sen, Spe: micro-averaged one-vs-rest with a 0.5 threshold per class "
-        "(paper Sec.~4). Best in \\textcolor{red}{red}, second best in \\textcolor{blue}{blue}. "
+        f"(paper Sec.~4){two_class_note(files)}. "
+        "Best in \\textcolor{red}{red}, second best in \\textcolor{blue}{blue}. "
         + marks_sentence(
             display_name(reference),
             alpha,

@@ -7,7 +7,7 @@ MTI-Net (segmentation + regression + classification, arXiv:2511.20793) against t
 from __future__ import annotations
 
 from medmtl.evaluation.predictions import PredictionFile
-from medmtl.reporting.table_tex import marks_sentence
+from medmtl.reporting.table_tex import marks_sentence, two_class_note
 from medmtl.reporting.tables import TASK_METRICS, Cell, display_name, escape_latex, seed_count
 
 TITLE = "Multi-task performance"
@@ -49,7 +49,7 @@ def caption(
         f"{escape_latex(meta['eval_set'])}, subset {escape_latex(meta['subset'])}), mean $\\pm$ "
         f"sd over {seed_count(cells)} seeds; profile {escape_latex(meta['profile'])}; split: "
         f"{escape_latex(policy)} {RECIPE.format(adversarial=adversarial)} {as_table4} as in "
-        f"Table 4. {targets}"
+        f"Table 4{two_class_note(files) if 'cls' in tasks else ''}. {targets}"
         "--: the model has no such task. Best in \\textcolor{red}{red}, second best in "
         "\\textcolor{blue}{blue} (lowest for MAE, RMSE). "
         + marks_sentence(
