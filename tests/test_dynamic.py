@@ -87,6 +87,7 @@ def test_without_subsets_every_subject_is_all(tmp_path):
         ("subject,label\nA,benign\nA,benign\n", "subjects listed twice: A"),
         ("subject,label\nZ,benign\n", "subject folder"),
         ("patient,label\nA,benign\n", "needs a header with subject and label"),
+        ("subject,label,Ktrans(1/min)\nA,benign,0.2\n", r"letters, digits.*'Ktrans\(1/min\)'"),
     ],
 )
 def test_bad_tables_name_the_file_and_row(tmp_path, rows, message):

@@ -78,6 +78,23 @@ def test_the_discriminator_step_moves_the_discriminator_only() -> None:
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before_model.items())
 
 
+def test_a_case_without_targets_keeps_the_discriminator_finite() -> None:
+    """A lesion-free case has NaN geometry targets (no lesion to measure): the discriminator's
+    step stays finite, so no NaN reaches its weights and, through them, the model's."""
+    torch.manual_seed(0)
+    model = _mtinet().train()
+    adversary = Adversary(model.make_discriminator(), 0.5, 1e-3, (0.9, 0.999), 1e-4)
+    images = torch.randn(2, PHASES, 32, 32)
+    out = model(images)
+    targets = torch.tensor([[0.1, -0.2, 0.3], [float("nan")] * TARGETS])
+    masks, labels = torch.zeros(2, 32, 32, dtype=torch.long), torch.tensor([0, 1])
+    loss = adversary.discriminator_step(images, out, masks, labels, targets)
+    assert torch.isfinite(loss)
+    assert all(torch.isfinite(p).all() for p in adversary.discriminator.parameters())
+    adv = adversary.generator_loss(images, model(images), torch.tensor(0.0))["adv_g"]
+    assert torch.isfinite(adv)
+
+
 EPOCHS = 4
 
 

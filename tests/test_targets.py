@@ -12,9 +12,10 @@ import pytest
 import torch
 
 from medmtl.data.targets import geometry_targets
+from medmtl.errors import UserError
 from medmtl.evaluation import metrics
 from medmtl.models.inputs import TargetScale
-from medmtl.training.losses import regression_loss
+from medmtl.training.losses import MultiTaskLoss, regression_loss
 
 
 def _ellipse(size: int, a: float, b: float) -> np.ndarray:
@@ -63,3 +64,8 @@ def test_without_a_lesion_there_are_no_targets_and_the_case_takes_no_part():
     summary = metrics.regression_summary(frame, regression)
     assert summary["MAE"] == pytest.approx(np.nanmean(per_case))  # the cell the test compares
     assert summary["MAE_b"] == pytest.approx(5.0)  # over the two cases with a lesion
+
+
+def test_an_unknown_regression_loss_is_a_clear_error():
+    with pytest.raises(UserError, match="trainer.reg_loss: 'l3' is not one of smooth_l1, mse"):
+        MultiTaskLoss(0.25, 1.0, torch.ones(3), reg_loss="l3")

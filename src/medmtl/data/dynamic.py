@@ -45,6 +45,7 @@ SUBJECTS = "subjects.csv"
 TARGETS_NOTE = "targets.txt"
 SUBSETS = ("train", "val", "test")
 _PHASE = re.compile(r"phase_(\d+)\.png")
+TARGET_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")  # they become MLflow metric keys (MAE_<name>)
 
 
 @dataclass(frozen=True)
@@ -87,9 +88,10 @@ def read_dynamic(raw_dir: Path) -> Iterator[RawCase]:
 
     Raises:
         UserError: naming the file (and row): no subjects.csv, a missing or unknown column
-            value, a target that is not a finite number, a subject folder missing or listed
-            twice, phases missing, not numbered 00.. without gaps, fewer than two or another
-            count than the other subjects', no mask, or a mask of another size.
+            value, a target column name that is not an identifier, a target that is not a
+            finite number, a subject folder missing or listed twice, phases missing, not
+            numbered 00.. without gaps, fewer than two or another count than the other
+            subjects', no mask, or a mask of another size.
     """
     table = raw_dir / SUBJECTS
     if not table.is_file():
@@ -100,6 +102,11 @@ def read_dynamic(raw_dir: Path) -> Iterator[RawCase]:
     if not rows or not {"subject", "label"} <= set(columns):
         raise UserError(f"{table}: needs a header with subject and label and one row per subject")
     targets = [c for c in columns if c not in ("subject", "label", "subset")]
+    if bad := [c for c in targets if not TARGET_NAME.fullmatch(c)]:  # MLflow metric keys
+        raise UserError(
+            f"{table}: target column names must be letters, digits and _ (starting with a "
+            f"letter): {', '.join(map(repr, bad))}"
+        )
     note_file = raw_dir / TARGETS_NOTE
     note = note_file.read_text().strip() if note_file.is_file() else ""
     files = DirectoryFiles(raw_dir)

@@ -14,7 +14,7 @@ Two sources, in this order:
   - ``equivalent_diameter``: diameter of the disc of the lesion's area, sqrt(4 A / pi), over
     the geometric mean of the image's sides sqrt(H W), x100;
   - ``elongation``: 1 - sqrt(l_min / l_max), l the eigenvalues of the covariance of the
-    lesion's pixel coordinates (0: a disc; towards 1: a line); 0 for fewer than two pixels.
+    lesion's pixel coordinates (0: a disc; towards 1: a line).
 
   A mask of fewer than two lesion pixels has no geometry (elongation is undefined): its
   targets are NaN, and the case takes no part in the regression (loss, metrics, tests), as an

@@ -78,11 +78,13 @@ class Adversary:
         labels: Tensor,
         targets: Tensor | None,
     ) -> Tensor:
-        """One AdamW step of D on the real answer and the model's detached one; its loss."""
+        """One AdamW step of D on the real answer and the model's detached one; its loss. A case
+        without targets (NaN: no lesion to measure) shows D the model's own regression as the
+        real one, which tells D nothing and keeps NaN out of its loss and weights."""
         self.discriminator.train()
         seg, reg, cls = (None if t is None else t.detach() for t in answers(out))
         real_seg = None if seg is None else masks[:, None].float() * (1 - SMOOTHING) + SMOOTHING / 2
-        real_reg = None if reg is None else targets
+        real_reg = None if reg is None else torch.where(targets.isnan(), reg, targets)
         classes = cls.shape[1]
         real_cls = F.one_hot(labels, classes).float() * (1 - SMOOTHING) + SMOOTHING / classes
         images = images.detach().float()

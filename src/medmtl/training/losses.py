@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from medmtl.errors import UserError
 from medmtl.models import MTLOutput
 from medmtl.training.birads import BiradsConsistency
 
@@ -97,6 +98,10 @@ class MultiTaskLoss(nn.Module):
         self.consistency = consistency
         self.consistency_weight = consistency_weight
         self.reg_weight = reg_weight
+        if reg_loss not in REGRESSION_LOSSES:
+            raise UserError(
+                f"trainer.reg_loss: {reg_loss!r} is not one of {', '.join(REGRESSION_LOSSES)}"
+            )
         self.reg_loss = REGRESSION_LOSSES[reg_loss]
 
     def forward(
