@@ -49,7 +49,7 @@ def caption(
         f"{escape_latex(meta['eval_set'])}, subset {escape_latex(meta['subset'])}), mean $\\pm$ "
         f"sd over {seed_count(cells)} seeds; profile {escape_latex(meta['profile'])}; split: "
         f"{escape_latex(policy)} {RECIPE.format(adversarial=adversarial)} {as_table4} as in "
-        f"Table 4{two_class_note(files) if 'cls' in tasks else ''}. {targets}"
+        f"Table 4{two_class_note(files)}. {targets}"
         "--: the model has no such task. Best in \\textcolor{red}{red}, second best in "
         "\\textcolor{blue}{blue} (lowest for MAE, RMSE). "
         + marks_sentence(
